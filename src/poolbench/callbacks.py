@@ -1,0 +1,31 @@
+"""Small callbacks Lightning does not ship."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+
+
+class EpochTimer(L.Callback):
+    """Logs seconds per training epoch and training throughput (images/s)."""
+
+    def __init__(self) -> None:
+        self.epoch_seconds: list[float] = []
+        self._start = 0.0
+        self._images = 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start, self._images = time.perf_counter(), 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:  # fmt: skip
+        self._images += len(batch[1])
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        seconds = time.perf_counter() - self._start
+        self.epoch_seconds.append(seconds)
+        # Throughput summed over ranks: every rank sees its own shard.
+        pl_module.log("time/epoch_s", seconds)
+        pl_module.log("time/train_img_per_s", self._images * trainer.world_size / seconds)

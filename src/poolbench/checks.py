@@ -1,0 +1,38 @@
+"""Cheap checks of a composed config, run before any data is touched or any file written."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key, the value and the fix."""
+
+
+def _positive_int(key: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}={value!r} must be a positive whole number, e.g. {key}=1")
+
+
+def _positive_number(key: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{key}={value!r} must be a number above 0, e.g. {key}=0.001")
+
+
+def validate(cfg: DictConfig) -> None:
+    for key in ("model.channels", "model.hidden"):
+        values = OmegaConf.select(cfg, key)
+        if not OmegaConf.is_list(values) or (key == "model.channels" and len(values) == 0):
+            raise ConfigError(f"{key}={values!r} must be a list of positive whole numbers, "
+                              f"e.g. {key}=[16,32]")
+        for v in values:
+            _positive_int(key, v)
+    for key in ("model.kernel_size", "data.batch_size", "data.image_size", "trainer.max_epochs",
+                "pool.kernel_size", "pool.stride"):
+        if OmegaConf.select(cfg, key) is not None:
+            _positive_int(key, OmegaConf.select(cfg, key))
+    _positive_number("optimizer.lr", cfg.optimizer.lr)
+    vf = cfg.data.val_fraction
+    if isinstance(vf, bool) or not isinstance(vf, int | float) or not 0 < vf < 1:
+        raise ConfigError(f"data.val_fraction={vf!r} must lie strictly between 0 and 1, "
+                          "e.g. data.val_fraction=0.1")

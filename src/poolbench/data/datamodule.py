@@ -1,0 +1,99 @@
+"""One LightningDataModule for every source: decode once, cache, then serve from memory."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from poolbench.data import cifar10, digits, folder, synthetic
+from poolbench.data.errors import DataError
+from poolbench.data.loader import EpochSampler, InMemoryLoader, normalize, random_crop_flip
+from poolbench.data.tensors import ImageSet, Split, cache_path, load_or_build
+
+SOURCES: dict[str, ModuleType] = {
+    "cifar10": cifar10, "folder": folder, "digits": digits, "synthetic": synthetic,
+}  # fmt: skip
+LOADERS = ("memory", "torchvision")
+
+
+class ImageDataModule(L.LightningDataModule):
+    def __init__(self, cfg: Any, seed: int = 0) -> None:
+        super().__init__()
+        if cfg.source not in SOURCES:
+            raise DataError(f"unknown data.source={cfg.source}; choose one of {', '.join(SOURCES)}")
+        if cfg.loader not in LOADERS:
+            raise DataError(f"unknown data.loader={cfg.loader}; choose one of {', '.join(LOADERS)}")
+        self.cfg, self.seed = cfg, seed
+        self.source = SOURCES[cfg.source]
+        self.classes: list[str] = self.source.classes(cfg)  # cheap: the model needs it first
+        self.images: ImageSet | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def _load(self) -> ImageSet:
+        path = cache_path(self.cfg.cache_dir, self.cfg.source, self.source.cache_key(self.cfg))
+        return load_or_build(path, lambda: self.source.load(self.cfg))
+
+    def prepare_data(self) -> None:
+        # Lightning runs this on one process per node: download and decode happen once.
+        self.source.prepare(self.cfg)
+        self._load()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.images is not None:
+            return
+        images = self._load()
+        self.mean, self.std = images.stats or images.channel_stats()
+        self.test = images.test
+        if images.val is not None:
+            self.train, self.val = images.train, images.val
+        else:  # a seeded split, the same for every run seed, so runs compare on one val set
+            g = torch.Generator().manual_seed(self.cfg.split_seed)
+            perm = torch.randperm(len(images.train), generator=g)
+            n_val = round(len(perm) * self.cfg.val_fraction)
+            self.train = images.train.subset(perm[n_val:])
+            self.val = images.train.subset(perm[:n_val])
+        self.images = images
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _loader(self, split: Split, train: bool) -> Any:
+        bs = self.cfg.batch_size
+        if self.cfg.loader == "torchvision":
+            from poolbench.data.torchvision_loader import make_loader
+
+            augment = train and self.cfg.augment
+            return make_loader(split, bs, train, augment, self.cfg.num_workers, self.mean, self.std)
+        rank, world = self._rank()
+        return InMemoryLoader(split, EpochSampler(len(split), bs, train, self.seed, rank, world))
+
+    def train_dataloader(self) -> Any:
+        return self._loader(self.train, train=True)
+
+    def val_dataloader(self) -> Any:
+        return self._loader(self.val, train=False)
+
+    def test_dataloader(self) -> Any:
+        return self._loader(self.test, train=False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> tuple[Tensor, Tensor]:
+        if isinstance(batch, Tensor):  # the model summary's example input
+            return batch
+        x, y = batch
+        if x.dtype != torch.uint8:  # the torchvision path has already normalized
+            return x, y
+        trainer = self.trainer
+        if self.cfg.augment and trainer is not None and trainer.training:
+            x = random_crop_flip(x)
+        x = normalize(x, self.mean, self.std)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y

@@ -1,0 +1,137 @@
+"""One training job: build data and model, fit, test the best checkpoint, record results."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from poolbench.checks import validate
+
+log = logging.getLogger(__name__)
+
+# Config groups that describe the experiment (others, like hydra/*, are plumbing).
+GROUPS = ("model", "head", "pool", "data", "trainer", "optimizer", "scheduler", "logger",
+          "experiment")  # fmt: skip
+
+
+def job_choices() -> dict[str, str]:
+    choices = HydraConfig.get().runtime.choices
+    return {g: choices[g] for g in GROUPS if choices.get(g) is not None}
+
+
+def job_name() -> str:
+    """A readable run name from the command-line overrides, e.g. head=global,pool=max,seed=1."""
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra", "paths"))]
+    return ",".join(overrides) or "defaults"
+
+
+def sweep_group() -> str | None:
+    hc = HydraConfig.get()
+    return Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
+
+
+def plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True)
+
+
+def build_module(cfg: DictConfig, num_classes: int, classes: list[str]) -> Any:
+    from poolbench.module import PoolNetModule
+
+    return PoolNetModule(
+        model=plain(cfg.model), head=plain(cfg.head), pool=plain(cfg.pool),
+        optimizer=plain(cfg.optimizer), scheduler=plain(cfg.scheduler),
+        num_classes=num_classes, image_size=cfg.data.image_size, classes=classes,
+    )  # fmt: skip
+
+
+def build_trainer(cfg: DictConfig, loggers: list[Any], run_dir: Path) -> Any:
+    from hydra.utils import instantiate
+
+    callbacks = [
+        instantiate(node)
+        for key, node in (cfg.get("callbacks") or {}).items()
+        if node is not None and not (key == "lr_monitor" and not loggers)
+    ]
+    deterministic = cfg.trainer.deterministic
+    if deterministic is None:
+        # warn-only: some CUDA kernels (adaptive max pool backward) have no deterministic version
+        deterministic = "warn" if cfg.seed is not None else False
+    return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks,
+                       default_root_dir=str(run_dir), deterministic=deterministic)  # fmt: skip
+
+
+def record_cost(loggers: list[Any], cfg: DictConfig, choices: dict[str, str],
+                cost: dict[str, Any]) -> None:  # fmt: skip
+    from poolbench.loggers import wandb_logger
+
+    flat = {f"params/{k}": v for k, v in cost["params"].items()}
+    flat["flops/forward"] = cost["flops_per_image"]
+    for lg in loggers:
+        lg.log_hyperparams({**choices, **flat, "config": plain(cfg)})
+    wb = wandb_logger(loggers)
+    if wb is not None and wb.experiment is not None and hasattr(wb.experiment, "summary"):
+        wb.experiment.summary.update(flat)  # flat scalars: W&B scatter/parallel panels use them
+
+
+def train(cfg: DictConfig) -> float | None:
+    validate(cfg)
+    import lightning as L
+
+    from poolbench.data.datamodule import ImageDataModule
+    from poolbench.loggers import build_loggers, finish_wandb
+    from poolbench.results import write_results
+
+    run_dir = Path(cfg.paths.output_dir)
+    choices = job_choices()
+    if cfg.seed is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)
+    module = build_module(cfg, datamodule.num_classes, datamodule.classes)
+    cost = module.cost()
+    log.info("params %s, %.2f MFLOPs/image", cost["params"], cost["flops_per_image"] / 1e6)
+
+    start, status, error = time.time(), "failed", None
+    metrics: dict[str, Any] = {}
+    trainer = None
+    try:
+        tags = [f"{g}:{choices[g]}" for g in ("head", "pool", "data") if g in choices]
+        loggers = build_loggers(cfg, job_name(), sweep_group(), tags)
+        record_cost(loggers, cfg, choices, cost)
+        trainer = build_trainer(cfg, loggers, run_dir)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        metrics.update(trainer.callback_metrics)
+        best = "best" if trainer.checkpoint_callback is not None else None
+        metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best)[0])
+        status = "ok"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        if trainer is None or trainer.is_global_zero:
+            ckpt = getattr(trainer, "checkpoint_callback", None)
+            write_results(
+                run_dir, status=status, choices=choices, cost=cost, metrics=metrics,
+                epochs=trainer.current_epoch if trainer else 0, seconds=time.time() - start,
+                error=error, best_checkpoint=ckpt.best_model_path if ckpt else None,
+                seconds_per_epoch=_epoch_seconds(trainer),
+            )  # fmt: skip
+        finish_wandb(0 if status == "ok" else 1)
+    return metrics.get(cfg.get("optimized_metric", "val/acc_best"))
+
+
+def _epoch_seconds(trainer: Any) -> float | None:
+    from poolbench.callbacks import EpochTimer
+
+    for cb in getattr(trainer, "callbacks", []):
+        if isinstance(cb, EpochTimer) and cb.epoch_seconds:
+            return round(sum(cb.epoch_seconds) / len(cb.epoch_seconds), 3)
+    return None

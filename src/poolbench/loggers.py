@@ -1,0 +1,56 @@
+"""Loggers from the `logger` config group, with W&B offline unless the user can reach W&B."""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+
+def wandb_offline(requested: bool | None) -> bool:
+    """W&B runs offline unless forced, WANDB_MODE says otherwise, or credentials exist."""
+    if requested is not None:
+        return bool(requested)
+    if os.environ.get("WANDB_MODE"):
+        return False  # wandb itself reads WANDB_MODE (online, offline, disabled)
+    if os.environ.get("WANDB_API_KEY"):
+        return False
+    try:
+        return netrc.netrc(Path.home() / ".netrc").authenticators("api.wandb.ai") is None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return True
+
+
+def build_loggers(cfg: DictConfig, run_name: str, group: str | None, tags: list[str]) -> list[Any]:
+    loggers = []
+    for key, node in (cfg.get("logger") or {}).items():
+        if key == "wandb":
+            node = OmegaConf.merge(node, {
+                "offline": wandb_offline(node.offline),
+                "name": node.name or run_name,
+                "group": node.group or group,
+                "tags": list(node.tags) + tags,
+            })  # fmt: skip
+            # One process (rank zero) owns the W&B run; other ranks get a dummy experiment.
+            Path(node.save_dir).mkdir(parents=True, exist_ok=True)
+        loggers.append(instantiate(node))
+    return loggers
+
+
+def wandb_logger(loggers: list[Any]) -> Any | None:
+    from lightning.pytorch.loggers import WandbLogger
+
+    return next((lg for lg in loggers if isinstance(lg, WandbLogger)), None)
+
+
+def finish_wandb(exit_code: int) -> None:
+    """Close this process's W&B run so the next job of a sweep starts a fresh one."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish(exit_code=exit_code)

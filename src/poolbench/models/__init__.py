@@ -1,0 +1,3 @@
+from poolbench.models.convnet import ConvNet, build_convnet
+
+__all__ = ["ConvNet", "build_convnet"]

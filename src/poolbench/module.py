@@ -1,0 +1,119 @@
+"""The LightningModule: loss, metrics, optimizer and schedule around a ConvNet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from torch import Tensor
+from torch.nn import functional as F
+from torchmetrics import ConfusionMatrix, MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from poolbench.models.convnet import build_convnet
+
+
+class NonFiniteLossError(FloatingPointError):
+    pass
+
+
+class PoolNetModule(L.LightningModule):
+    def __init__(
+        self,
+        model: dict[str, Any],
+        head: dict[str, Any],
+        pool: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any],
+        num_classes: int,
+        image_size: int = 32,
+        classes: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()  # plain dicts: checkpoints load with weights_only=True
+        self.net = build_convnet(model, head, pool, num_classes, image_size)
+        self.classes = classes or [str(i) for i in range(num_classes)]
+        # Lets Lightning's model summary show every layer's input and output size.
+        self.example_input_array = torch.zeros(1, *self.net.input_shape)
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_class_acc = MulticlassAccuracy(num_classes, average=None)
+        self.test_confusion = ConfusionMatrix(task="multiclass", num_classes=num_classes)
+        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        self.val_acc_best = MaxMetric()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def configure_model(self) -> None:
+        if self.hparams.model.get("compile") and not isinstance(self.net, torch._dynamo.OptimizedModule):
+            self.net = torch.compile(self.net)
+
+    def on_train_start(self) -> None:
+        self.val_acc_best.reset()  # forget the sanity-check pass
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "
+                f"training diverged; lower optimizer.lr (now {self.hparams.optimizer.get('lr')})"
+            )
+        self.train_acc(logits, y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        self.val_loss(F.cross_entropy(logits, y))
+        self.val_acc(logits, y)
+        self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
+        self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        self.test_loss(F.cross_entropy(logits, y))
+        for metric in (self.test_acc, self.test_class_acc, self.test_confusion):
+            metric(logits, y)
+        self.log("test/loss", self.test_loss, on_epoch=True)
+        self.log("test/acc", self.test_acc, on_epoch=True)
+
+    def on_test_epoch_end(self) -> None:
+        for name, acc in zip(self.classes, self.test_class_acc.compute(), strict=True):
+            self.log(f"test/acc_class/{name}", acc)
+        self.confusion = self.test_confusion.compute().cpu()
+        self.test_class_acc.reset()
+        self.test_confusion.reset()
+
+    def configure_optimizers(self) -> Any:
+        opt = instantiate(self.hparams.optimizer)(self.parameters())
+        sched = self.hparams.scheduler
+        if sched["name"] == "none":
+            return opt
+        total = self.trainer.estimated_stepping_batches
+        if sched["name"] == "cosine":
+            s = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=sched["eta_min"])
+        elif sched["name"] == "onecycle":
+            peak = [g["lr"] for g in opt.param_groups]
+            s = torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=peak, total_steps=total, pct_start=sched["pct_start"]
+            )
+        else:
+            raise ValueError(f"unknown scheduler {sched['name']!r}; choose none, cosine or onecycle")
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "interval": "step"}}
+
+    def cost(self) -> dict[str, Any]:
+        """Parameter counts and forward FLOPs per image, the numbers every run reports."""
+        return {"params": self.net.param_counts(), "flops_per_image": self.net.flops_per_image()}
