@@ -104,10 +104,10 @@ def train(cfg: DictConfig) -> float | None:
         loggers = build_loggers(cfg, job_name(), sweep_group(), tags)
         record_cost(loggers, cfg, choices, cost)
         trainer = build_trainer(cfg, loggers, run_dir)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
         metrics.update(trainer.callback_metrics)
         best = "best" if trainer.checkpoint_callback is not None else None
-        metrics.update(trainer.test(module, datamodule=datamodule, ckpt_path=best)[0])
+        metrics.update(trainer.test(module, datamodule, ckpt_path=best, weights_only=True)[0])
         status = "ok"
     except KeyboardInterrupt:
         status = "interrupted"

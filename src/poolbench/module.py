@@ -32,7 +32,9 @@ class PoolNetModule(L.LightningModule):
         classes: list[str] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()  # plain dicts: checkpoints load with weights_only=True
+        # Plain dicts, so checkpoints load with weights_only=True. Not sent to loggers: the run
+        # logs flat option names (head=global) and the resolved config itself.
+        self.save_hyperparameters(logger=False)
         self.net = build_convnet(model, head, pool, num_classes, image_size)
         self.classes = classes or [str(i) for i in range(num_classes)]
         # Lets Lightning's model summary show every layer's input and output size.

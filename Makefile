@@ -1,0 +1,45 @@
+# `make train` / `make test` do all set-up on a fresh machine: a .venv with everything installed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: install train eval test test-slow lint format report benchmark clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(STAMP)
+
+train: $(STAMP)  ## train with overrides: make train ARGS="head=flatten pool=avg"
+	$(PY) train.py $(ARGS)
+
+eval: $(STAMP)  ## make eval ARGS="ckpt_path=outputs/train/<run>/checkpoints/last.ckpt"
+	$(PY) eval.py $(ARGS)
+
+test: $(STAMP)  ## the default (fast) suite
+	$(PY) -m pytest -q $(ARGS)
+
+test-slow: $(STAMP)  ## longer real-data runs
+	$(PY) -m pytest -q -m slow $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+report: $(STAMP)  ## make report ARGS=outputs/<sweep dir>
+	$(PY) scripts/report.py $(ARGS)
+
+benchmark: $(STAMP)
+	$(PY) scripts/benchmark.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
