@@ -20,9 +20,14 @@ SHARED_CIFAR = Path(os.environ.get("POOLBENCH_CIFAR_JPG", ROOT.parent / "shared/
 
 # Small and quick: synthetic data, no progress bar, a couple of epochs.
 FAST = [
-    "data=synthetic", "data.n_train=600", "data.n_test=200", "trainer.max_epochs=2",
-    "callbacks.progress_bar=null", "callbacks.model_summary=null", "trainer.enable_progress_bar=false",
-]  # fmt: skip
+    "data=synthetic",
+    "data.n_train=600",
+    "data.n_test=200",
+    "trainer.max_epochs=2",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
+    "trainer.enable_progress_bar=false",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +44,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-def make_cfg(overrides: list[str], out: Path, config: str = "train", cache: Path | None = None
-             ) -> DictConfig:  # fmt: skip
+def make_cfg(
+    overrides: list[str], out: Path, config: str = "train", cache: Path | None = None
+) -> DictConfig:
     """Compose like the CLI does, with the run folder set to `out`."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
@@ -56,11 +62,18 @@ def make_cfg(overrides: list[str], out: Path, config: str = "train", cache: Path
     return cfg
 
 
-def run_cli(args: list[str], cwd: Path = ROOT, timeout: int = 600, env: dict | None = None
-            ) -> subprocess.CompletedProcess:  # fmt: skip
+def run_cli(
+    args: list[str], cwd: Path = ROOT, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "WANDB_SILENT": "true", **(env or {})}
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=full_env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
 
 
 def read_results(run_dir: Path) -> dict:
@@ -72,6 +85,11 @@ def wandb_summary(run_dir: Path) -> dict:
     runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, runs
     wandb_cli = Path(sys.executable).with_name("wandb")
-    out = subprocess.run([str(wandb_cli), "leet", "inspect", "--summary", "--json", str(runs[0])],
-                         capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [str(wandb_cli), "leet", "inspect", "--summary", "--json", str(runs[0])],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return json.loads(out.stdout)

@@ -39,7 +39,10 @@ def test_head_widths() -> None:
     assert ConvNet(head="global").embedding_dim == 64
     assert ConvNet(head="avg").embedding_dim == ConvNet(head="max").embedding_dim == 32
     assert ConvNet(head="hypercolumn").embedding_dim == 96
-    assert ConvNet(head="hypercolumn").param_counts()["total"] == 14_048 + 96 * 120 + 120 + 10_164 + 850
+    assert (
+        ConvNet(head="hypercolumn").param_counts()["total"]
+        == 14_048 + 96 * 120 + 120 + 10_164 + 850
+    )
     nin = ConvNet(head="nin")
     assert nin.param_counts()["head"] == 32 * 10 + 10  # the 1x1 conv, and no MLP
 

@@ -23,16 +23,25 @@ def validate(cfg: DictConfig) -> None:
     for key in ("model.channels", "model.hidden"):
         values = OmegaConf.select(cfg, key)
         if not OmegaConf.is_list(values) or (key == "model.channels" and len(values) == 0):
-            raise ConfigError(f"{key}={values!r} must be a list of positive whole numbers, "
-                              f"e.g. {key}=[16,32]")
+            raise ConfigError(
+                f"{key}={values!r} must be a list of positive whole numbers, e.g. {key}=[16,32]"
+            )
         for v in values:
             _positive_int(key, v)
-    for key in ("model.kernel_size", "data.batch_size", "data.image_size", "trainer.max_epochs",
-                "pool.kernel_size", "pool.stride"):
+    for key in (
+        "model.kernel_size",
+        "data.batch_size",
+        "data.image_size",
+        "trainer.max_epochs",
+        "pool.kernel_size",
+        "pool.stride",
+    ):
         if OmegaConf.select(cfg, key) is not None:
             _positive_int(key, OmegaConf.select(cfg, key))
     _positive_number("optimizer.lr", cfg.optimizer.lr)
     vf = cfg.data.val_fraction
     if isinstance(vf, bool) or not isinstance(vf, int | float) or not 0 < vf < 1:
-        raise ConfigError(f"data.val_fraction={vf!r} must lie strictly between 0 and 1, "
-                          "e.g. data.val_fraction=0.1")
+        raise ConfigError(
+            f"data.val_fraction={vf!r} must lie strictly between 0 and 1, "
+            "e.g. data.val_fraction=0.1"
+        )

@@ -20,17 +20,22 @@ def read_checkpoint(path: str) -> dict[str, Any]:
 
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"ckpt_path={path} does not exist; pass a .ckpt file from a run's "
-                          "checkpoints/ folder")
+        raise ConfigError(
+            f"ckpt_path={path} does not exist; pass a .ckpt file from a run's checkpoints/ folder"
+        )
     try:
         # Plain tensors and containers only: a checkpoint cannot run code when loaded this way.
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise ConfigError(f"ckpt_path={path} is not a readable checkpoint ({type(err).__name__}); "
-                          "pass a .ckpt file written by poolbench") from None
+        raise ConfigError(
+            f"ckpt_path={path} is not a readable checkpoint ({type(err).__name__}); "
+            "pass a .ckpt file written by poolbench"
+        ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise ConfigError(f"ckpt_path={path} is not a poolbench checkpoint (no state_dict/"
-                          "hyper_parameters); pass a .ckpt file written by poolbench")
+        raise ConfigError(
+            f"ckpt_path={path} is not a poolbench checkpoint (no state_dict/"
+            "hyper_parameters); pass a .ckpt file written by poolbench"
+        )
     return ckpt
 
 
@@ -53,9 +58,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     ckpt = read_checkpoint(cfg.ckpt_path)
     hp = ckpt["hyper_parameters"]
     if wrong := model_mismatches(cfg, hp):
-        raise ConfigError(f"checkpoint {cfg.ckpt_path} was trained with a different model: "
-                          f"{'; '.join(wrong)}. Drop those overrides (the model comes from the "
-                          "checkpoint) or pick the matching checkpoint")
+        raise ConfigError(
+            f"checkpoint {cfg.ckpt_path} was trained with a different model: "
+            f"{'; '.join(wrong)}. Drop those overrides (the model comes from the "
+            "checkpoint) or pick the matching checkpoint"
+        )
 
     from poolbench.data.datamodule import ImageDataModule
     from poolbench.experiment import build_trainer, job_choices
@@ -65,9 +72,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)
     if datamodule.num_classes != hp["num_classes"]:
-        raise ConfigError(f"the checkpoint predicts {hp['num_classes']} classes but data="
-                          f"{cfg.data.source} has {datamodule.num_classes}; evaluate on the data "
-                          "it was trained on")
+        raise ConfigError(
+            f"the checkpoint predicts {hp['num_classes']} classes but data="
+            f"{cfg.data.source} has {datamodule.num_classes}; evaluate on the data "
+            "it was trained on"
+        )
     module = PoolNetModule(**hp)
     run_dir = Path(cfg.paths.output_dir)
     eval_cfg = OmegaConf.merge(cfg, {"callbacks": {"checkpoint": None, "lr_monitor": None}})
@@ -75,14 +84,21 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     try:
         loggers = build_loggers(eval_cfg, f"eval:{Path(cfg.ckpt_path).name}", None, ["eval"])
         trainer = build_trainer(eval_cfg, loggers, run_dir)
-        metrics = trainer.test(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path,
-                               weights_only=True)[0]  # fmt: skip
+        metrics = trainer.test(
+            module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True
+        )[0]
         status = "ok"
     finally:
         finish_wandb(0 if status == "ok" else 1)
     choices = {**job_choices(), **{g: hp[g]["name"] for g in ("head", "pool")}}
-    write_results(run_dir, status=status, choices=choices, cost=module.cost(), metrics=metrics,
-                  ckpt_path=str(Path(cfg.ckpt_path).resolve()))  # fmt: skip
+    write_results(
+        run_dir,
+        status=status,
+        choices=choices,
+        cost=module.cost(),
+        metrics=metrics,
+        ckpt_path=str(Path(cfg.ckpt_path).resolve()),
+    )
     for key in ("test/acc", "test/loss"):
         print(f"{key} {metrics[key]:.6f}")
     return metrics

@@ -16,8 +16,17 @@ from poolbench.checks import validate
 log = logging.getLogger(__name__)
 
 # Config groups that describe the experiment (others, like hydra/*, are plumbing).
-GROUPS = ("model", "head", "pool", "data", "trainer", "optimizer", "scheduler", "logger",
-          "experiment")  # fmt: skip
+GROUPS = (
+    "model",
+    "head",
+    "pool",
+    "data",
+    "trainer",
+    "optimizer",
+    "scheduler",
+    "logger",
+    "experiment",
+)
 
 
 def job_choices() -> dict[str, str]:
@@ -27,7 +36,9 @@ def job_choices() -> dict[str, str]:
 
 def job_name() -> str:
     """A readable run name from the command-line overrides, e.g. head=global,pool=max,seed=1."""
-    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra", "paths"))]
+    overrides = [
+        o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra", "paths"))
+    ]
     return ",".join(overrides) or "defaults"
 
 
@@ -44,30 +55,45 @@ def build_module(cfg: DictConfig, num_classes: int, classes: list[str]) -> Any:
     from poolbench.module import PoolNetModule
 
     return PoolNetModule(
-        model=plain(cfg.model), head=plain(cfg.head), pool=plain(cfg.pool),
-        optimizer=plain(cfg.optimizer), scheduler=plain(cfg.scheduler),
-        num_classes=num_classes, image_size=cfg.data.image_size, classes=classes,
-    )  # fmt: skip
+        model=plain(cfg.model),
+        head=plain(cfg.head),
+        pool=plain(cfg.pool),
+        optimizer=plain(cfg.optimizer),
+        scheduler=plain(cfg.scheduler),
+        num_classes=num_classes,
+        image_size=cfg.data.image_size,
+        classes=classes,
+    )
 
 
 def build_trainer(cfg: DictConfig, loggers: list[Any], run_dir: Path) -> Any:
     from hydra.utils import instantiate
 
+    # Callbacks that Lightning refuses in this set-up are left out rather than failing the run.
+    skip = set() if loggers else {"lr_monitor"}
+    if not cfg.trainer.get("enable_progress_bar", True):
+        skip.add("progress_bar")
     callbacks = [
         instantiate(node)
         for key, node in (cfg.get("callbacks") or {}).items()
-        if node is not None and not (key == "lr_monitor" and not loggers)
+        if node is not None and key not in skip
     ]
     deterministic = cfg.trainer.deterministic
     if deterministic is None:
         # warn-only: some CUDA kernels (adaptive max pool backward) have no deterministic version
         deterministic = "warn" if cfg.seed is not None else False
-    return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks,
-                       default_root_dir=str(run_dir), deterministic=deterministic)  # fmt: skip
+    return instantiate(
+        cfg.trainer,
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+        deterministic=deterministic,
+    )
 
 
-def record_cost(loggers: list[Any], cfg: DictConfig, choices: dict[str, str],
-                cost: dict[str, Any]) -> None:  # fmt: skip
+def record_cost(
+    loggers: list[Any], cfg: DictConfig, choices: dict[str, str], cost: dict[str, Any]
+) -> None:
     from poolbench.loggers import wandb_logger
 
     flat = {f"params/{k}": v for k, v in cost["params"].items()}
@@ -119,11 +145,17 @@ def train(cfg: DictConfig) -> float | None:
         if trainer is None or trainer.is_global_zero:
             ckpt = getattr(trainer, "checkpoint_callback", None)
             write_results(
-                run_dir, status=status, choices=choices, cost=cost, metrics=metrics,
-                epochs=trainer.current_epoch if trainer else 0, seconds=time.time() - start,
-                error=error, best_checkpoint=ckpt.best_model_path if ckpt else None,
+                run_dir,
+                status=status,
+                choices=choices,
+                cost=cost,
+                metrics=metrics,
+                epochs=trainer.current_epoch if trainer else 0,
+                seconds=time.time() - start,
+                error=error,
+                best_checkpoint=ckpt.best_model_path if ckpt else None,
                 seconds_per_epoch=_epoch_seconds(trainer),
-            )  # fmt: skip
+            )
         finish_wandb(0 if status == "ok" else 1)
     return metrics.get(cfg.get("optimized_metric", "val/acc_best"))
 

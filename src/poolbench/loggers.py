@@ -29,12 +29,15 @@ def build_loggers(cfg: DictConfig, run_name: str, group: str | None, tags: list[
     loggers = []
     for key, node in (cfg.get("logger") or {}).items():
         if key == "wandb":
-            node = OmegaConf.merge(node, {
-                "offline": wandb_offline(node.offline),
-                "name": node.name or run_name,
-                "group": node.group or group,
-                "tags": list(node.tags) + tags,
-            })  # fmt: skip
+            node = OmegaConf.merge(
+                node,
+                {
+                    "offline": wandb_offline(node.offline),
+                    "name": node.name or run_name,
+                    "group": node.group or group,
+                    "tags": list(node.tags) + tags,
+                },
+            )
             # One process (rank zero) owns the W&B run; other ranks get a dummy experiment.
             Path(node.save_dir).mkdir(parents=True, exist_ok=True)
         loggers.append(instantiate(node))

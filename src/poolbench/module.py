@@ -51,7 +51,9 @@ class PoolNetModule(L.LightningModule):
         return self.net(x)
 
     def configure_model(self) -> None:
-        if self.hparams.model.get("compile") and not isinstance(self.net, torch._dynamo.OptimizedModule):
+        if self.hparams.model.get("compile") and not isinstance(
+            self.net, torch._dynamo.OptimizedModule
+        ):
             self.net = torch.compile(self.net)
 
     def on_train_start(self) -> None:
@@ -106,14 +108,18 @@ class PoolNetModule(L.LightningModule):
             return opt
         total = self.trainer.estimated_stepping_batches
         if sched["name"] == "cosine":
-            s = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=sched["eta_min"])
+            s = torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=total, eta_min=sched["eta_min"]
+            )
         elif sched["name"] == "onecycle":
             peak = [g["lr"] for g in opt.param_groups]
             s = torch.optim.lr_scheduler.OneCycleLR(
                 opt, max_lr=peak, total_steps=total, pct_start=sched["pct_start"]
             )
         else:
-            raise ValueError(f"unknown scheduler {sched['name']!r}; choose none, cosine or onecycle")
+            raise ValueError(
+                f"unknown scheduler {sched['name']!r}; choose none, cosine or onecycle"
+            )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "interval": "step"}}
 
     def cost(self) -> dict[str, Any]:

@@ -12,16 +12,22 @@ FILENAME = "results.json"
 
 
 def scalar(v: Any) -> Any:
-    try:
+    if hasattr(v, "item"):
         v = v.item()
-    except AttributeError:
-        pass
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def write_results(run_dir: str | Path, *, status: str, choices: dict[str, str],
-                  cost: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
-                  epochs: int = 0, seconds: float = 0.0, **extra: Any) -> Path:  # fmt: skip
+def write_results(
+    run_dir: str | Path,
+    *,
+    status: str,
+    choices: dict[str, str],
+    cost: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    epochs: int = 0,
+    seconds: float = 0.0,
+    **extra: Any,
+) -> Path:
     cost = cost or {}
     record = {
         "status": status,  # "ok" | "failed" | "interrupted"

@@ -12,8 +12,7 @@ from poolbench.data.errors import DataError
 from poolbench.data.resize import resize_uint8
 from poolbench.data.tensors import ImageSet, Split
 
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-           "dog", "frog", "horse", "ship", "truck"]  # fmt: skip
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def classes(cfg: Any) -> list[str]:
@@ -50,7 +49,9 @@ def prepare(cfg: Any) -> None:
 
 def cache_key(cfg: Any) -> dict[str, Any]:
     batches = Path(cfg.root) / "cifar-10-batches-py"
-    stamp = [p.stat().st_mtime_ns for p in sorted(batches.glob("*_batch*"))] if batches.exists() else []
+    stamp = (
+        [p.stat().st_mtime_ns for p in sorted(batches.glob("*_batch*"))] if batches.exists() else []
+    )
     return {"root": str(Path(cfg.root).resolve()), "size": cfg.image_size, "stamp": stamp}
 
 

@@ -15,8 +15,11 @@ from poolbench.data.loader import EpochSampler, InMemoryLoader, normalize, rando
 from poolbench.data.tensors import ImageSet, Split, cache_path, load_or_build
 
 SOURCES: dict[str, ModuleType] = {
-    "cifar10": cifar10, "folder": folder, "digits": digits, "synthetic": synthetic,
-}  # fmt: skip
+    "cifar10": cifar10,
+    "folder": folder,
+    "digits": digits,
+    "synthetic": synthetic,
+}
 LOADERS = ("memory", "torchvision")
 
 

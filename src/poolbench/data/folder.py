@@ -24,17 +24,23 @@ EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", 
 def _root(cfg: Any) -> Path:
     root = Path(str(cfg.root))
     if not root.is_dir():
-        raise DataError(f"data.root={cfg.root} is not a folder; point data.root at a folder "
-                        "holding train/ and test/ class folders")
+        raise DataError(
+            f"data.root={cfg.root} is not a folder; point data.root at a folder "
+            "holding train/ and test/ class folders"
+        )
     for sub in ("train", "test"):
         if not (root / sub).is_dir():
-            raise DataError(f"data.root={cfg.root} has no {sub}/ folder; data=folder needs "
-                            f"{root}/train/<class>/*.jpg and {root}/test/<class>/*.jpg")
+            raise DataError(
+                f"data.root={cfg.root} has no {sub}/ folder; data=folder needs "
+                f"{root}/train/<class>/*.jpg and {root}/test/<class>/*.jpg"
+            )
     return root
 
 
 def _class_dirs(split_dir: Path) -> list[str]:
-    return sorted(e.name for e in os.scandir(split_dir) if e.is_dir() and not e.name.startswith("."))
+    return sorted(
+        e.name for e in os.scandir(split_dir) if e.is_dir() and not e.name.startswith(".")
+    )
 
 
 def classes(cfg: Any) -> list[str]:
@@ -47,18 +53,27 @@ def classes(cfg: Any) -> list[str]:
 def _files(split_dir: Path, names: list[str]) -> tuple[list[str], list[int]]:
     found = set(_class_dirs(split_dir))
     if missing := [c for c in names if c not in found]:
-        raise DataError(f"{split_dir} has no folder for class(es) {', '.join(missing)} that "
-                        "train/ has; every split needs the same class folders")
+        raise DataError(
+            f"{split_dir} has no folder for class(es) {', '.join(missing)} that "
+            "train/ has; every split needs the same class folders"
+        )
     if extra := sorted(found - set(names)):
-        raise DataError(f"{split_dir} has class folder(s) {', '.join(extra)} that train/ lacks; "
-                        "every split needs the same class folders")
+        raise DataError(
+            f"{split_dir} has class folder(s) {', '.join(extra)} that train/ lacks; "
+            "every split needs the same class folders"
+        )
     paths, labels = [], []
     for label, name in enumerate(names):
-        files = sorted(e.path for e in os.scandir(split_dir / name)
-                       if e.is_file() and e.name.lower().endswith(EXTENSIONS))
+        files = sorted(
+            e.path
+            for e in os.scandir(split_dir / name)
+            if e.is_file() and e.name.lower().endswith(EXTENSIONS)
+        )
         if not files:
-            raise DataError(f"class folder {split_dir / name} holds no images "
-                            f"({', '.join(EXTENSIONS)}); add images or remove the folder")
+            raise DataError(
+                f"class folder {split_dir / name} holds no images "
+                f"({', '.join(EXTENSIONS)}); add images or remove the folder"
+            )
         paths += files
         labels += [label] * len(files)
     return paths, labels

@@ -17,8 +17,15 @@ class EpochSampler:
     Lightning calls `set_epoch` through `loader.sampler`, as it does for DistributedSampler.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0,
-                 rank: int = 0, world_size: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         self.rank, self.world_size = rank, world_size
         self.epoch = 0

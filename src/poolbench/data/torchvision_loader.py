@@ -34,10 +34,20 @@ def make_transform(size: int, augment: bool, mean: Sequence[float], std: Sequenc
     return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
 
 
-def make_loader(split: Split, batch_size: int, shuffle: bool, augment: bool, num_workers: int,
-                mean: Sequence[float], std: Sequence[float]) -> DataLoader:  # fmt: skip
+def make_loader(
+    split: Split,
+    batch_size: int,
+    shuffle: bool,
+    augment: bool,
+    num_workers: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> DataLoader:
     transform = make_transform(split.x.shape[-1], augment, mean, std)
     return DataLoader(
-        PILImages(split, transform), batch_size=batch_size, shuffle=shuffle,
-        num_workers=num_workers, persistent_workers=num_workers > 0,
-    )  # fmt: skip
+        PILImages(split, transform),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )

@@ -1,0 +1,136 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+
+from poolbench.data import cifar10, digits, folder
+from poolbench.data.errors import DataError
+from poolbench.data.loader import EpochSampler, random_crop_flip
+from poolbench.data.tensors import ImageSet, Split, cache_path, load_or_build
+
+
+def test_sampler_reshuffles_each_epoch_and_covers_everything() -> None:
+    s = EpochSampler(1000, 128, shuffle=True, seed=3)
+    first = torch.cat(list(s))
+    s.set_epoch(1)
+    second = torch.cat(list(s))
+    assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(1000))
+    assert not torch.equal(first, second)
+    assert len(s) == 8
+    s.set_epoch(0)
+    assert torch.equal(torch.cat(list(s)), first)  # seeded: the same order again
+
+
+def test_sampler_shards_across_ranks() -> None:
+    train = [torch.cat(list(EpochSampler(1001, 64, True, 0, r, 2))) for r in range(2)]
+    assert len(train[0]) == len(train[1]) == 500  # equal shards: no rank waits on another
+    assert not set(train[0].tolist()) & set(train[1].tolist())
+    evals = [torch.cat(list(EpochSampler(1001, 64, False, 0, r, 2))) for r in range(2)]
+    assert sorted(torch.cat(evals).tolist()) == list(range(1001))  # each sample exactly once
+
+
+def test_crop_flip_keeps_shape_and_pixels() -> None:
+    x = torch.randint(1, 255, (64, 3, 32, 32), dtype=torch.uint8)
+    out = random_crop_flip(x)
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    # Every output image is a shifted (maybe mirrored) window of its input: zero padding
+    # or the input's own pixels, never pixels from another image.
+    for i in range(4):
+        assert set(out[i].unique().tolist()) <= set(x[i].unique().tolist()) | {0}
+    assert not torch.equal(out, x)
+
+
+def test_cache_is_keyed_and_atomic(tmp_path: Path) -> None:
+    calls = []
+
+    def build() -> ImageSet:
+        calls.append(1)
+        s = Split(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.arange(4))
+        return ImageSet(train=s, test=s, classes=["a", "b", "c", "d"])
+
+    p = cache_path(tmp_path, "x", {"size": 8})
+    assert load_or_build(p, build).classes == ["a", "b", "c", "d"]
+    assert load_or_build(p, build).stats is not None
+    assert len(calls) == 1
+    assert cache_path(tmp_path, "x", {"size": 16}) != p
+    assert [f.name for f in tmp_path.iterdir()] == [p.name]  # no temp files left behind
+
+
+def _img(path: Path, mode: str, size: tuple[int, int], value: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.full((size[1], size[0], 3), value, np.uint8)
+    im = Image.fromarray(arr).convert(mode)
+    im.save(path)
+
+
+def make_folder(root: Path) -> Path:
+    modes = [("RGB", (32, 32)), ("L", (20, 40)), ("RGBA", (64, 64)), ("P", (31, 17))]
+    for split in ("train", "test"):
+        for c, cls in enumerate(["cat", "dog"]):
+            for i, (mode, size) in enumerate(modes):
+                ext = "jpg" if mode in ("RGB", "L") else "png"
+                _img(root / split / cls / f"{i}.{ext}", mode, size, 40 + 150 * c)
+    return root
+
+
+def folder_cfg(root: Path, size: int = 32):  # noqa: ANN201
+    return OmegaConf.create({"root": str(root), "image_size": size})
+
+
+def test_folder_reads_any_mode_and_size(tmp_path: Path) -> None:
+    images = folder.load(folder_cfg(make_folder(tmp_path / "imgs"), 24))
+    assert images.classes == ["cat", "dog"]
+    assert images.train.x.shape == (8, 3, 24, 24) and images.train.x.dtype == torch.uint8
+    assert images.train.y.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert images.val is None
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        ("missing", "is not a folder"),
+        ("no_train", "has no train/ folder"),
+        ("empty_class", "holds no images"),
+        ("class_missing_in_test", "has no folder for class"),
+        ("corrupt", "cannot decode image .*1.jpg"),
+    ],
+)
+def test_folder_errors_are_clear(tmp_path: Path, breakage: str, message: str) -> None:
+    root = make_folder(tmp_path / "imgs")
+    if breakage == "missing":
+        root = tmp_path / "nope"
+    elif breakage == "no_train":
+        import shutil
+
+        shutil.rmtree(root / "train")
+    elif breakage == "empty_class":
+        (root / "train" / "emu").mkdir()
+        (root / "test" / "emu").mkdir()
+    elif breakage == "class_missing_in_test":
+        _img(root / "train" / "owl" / "0.jpg", "RGB", (32, 32), 9)
+    elif breakage == "corrupt":
+        (root / "test" / "dog" / "1.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match=message):
+        folder.load(folder_cfg(root))
+
+
+def test_digits_are_real_and_offline() -> None:
+    images = digits.load(OmegaConf.create({"image_size": 32}))
+    assert len(images.train) + len(images.test) == 1797
+    assert images.train.x.shape[1:] == (3, 32, 32)
+    assert sorted(images.train.y.unique().tolist()) == list(range(10))
+
+
+def test_cifar10_offline_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchvision.datasets import CIFAR10
+
+    # An address that refuses at once: the same path as a machine without internet.
+    monkeypatch.setattr(CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    with pytest.raises(DataError) as err:
+        cifar10.prepare(OmegaConf.create({"root": str(tmp_path), "image_size": 32}))
+    msg = str(err.value)
+    for hint in ("cifar-10-python.tar.gz", "data=folder data.root=", "data=digits"):
+        assert hint in msg

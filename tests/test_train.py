@@ -1,0 +1,76 @@
+"""Real training runs, short: in-process through experiment.train, and through the CLI."""
+
+from pathlib import Path
+
+import pytest
+from conftest import FAST, make_cfg, read_results, run_cli, wandb_summary
+
+from poolbench.experiment import train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    cache = tmp_path_factory.mktemp("cache")
+    cfg = make_cfg([*FAST, "trainer.max_epochs=3"], out, cache=cache)
+    best = train(cfg)
+    assert best is not None and best > 0.3
+    return out
+
+
+def test_training_beats_chance_and_writes_results(trained: Path) -> None:
+    r = read_results(trained)
+    assert r["status"] == "ok" and r["error"] is None
+    assert r["choices"]["head"] == "global" and r["choices"]["pool"] == "max"
+    assert r["choices"]["data"] == "synthetic"
+    assert r["params"]["total"] == 32_862
+    assert r["flops_per_image"] == 9_048_400
+    assert r["epochs"] == 3
+    m = r["metrics"]
+    assert m["test/acc"] > 0.3  # 10 classes: chance is 0.1
+    assert m["val/acc_best"] >= m["val/acc"] - 1e-9
+    for key in ("train/loss", "train/acc", "val/loss", "test/loss", "time/epoch_s"):
+        assert key in m
+    assert Path(r["best_checkpoint"]).is_file()
+    assert (trained / "checkpoints" / "last.ckpt").is_file()
+    assert (trained / "csv" / "metrics.csv").is_file()
+
+
+def test_wandb_offline_run_holds_accuracy_and_params(trained: Path) -> None:
+    s = wandb_summary(trained)
+    assert s["state"] == "finished"
+    assert s["summary"]["params/total"] == 32_862
+    assert s["summary"]["test/acc"] == pytest.approx(read_results(trained)["metrics"]["test/acc"])
+    assert s["config"]["head"] == "global" and s["config"]["pool"] == "max"
+    assert s["config"]["data"] == "synthetic"
+    assert "head:global" in s["tags"]
+
+
+def test_eval_reproduces_test_accuracy(trained: Path, tmp_path: Path) -> None:
+    from poolbench.eval import evaluate
+
+    r = read_results(trained)
+    overrides = [*FAST, f"ckpt_path={r['best_checkpoint']}", "logger=csv"]
+    cfg = make_cfg(overrides, tmp_path, config="eval", cache=tmp_path / "cache")
+    metrics = evaluate(cfg)
+    assert metrics["test/acc"] == pytest.approx(r["metrics"]["test/acc"], abs=1e-6)
+    assert read_results(tmp_path)["status"] == "ok"
+
+
+def test_cli_flatten_net(tmp_path: Path) -> None:
+    out = run_cli(
+        [
+            "train.py",
+            "head=flatten",
+            "pool=max",
+            *FAST,
+            "trainer.max_epochs=1",
+            f"hydra.run.dir={tmp_path}/run",
+            f"data.cache_dir={tmp_path}/cache",
+        ]
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = read_results(tmp_path / "run")
+    assert r["status"] == "ok" and r["params"]["total"] == 270_942
+    assert r["choices"]["head"] == "flatten"
+    assert wandb_summary(tmp_path / "run")["summary"]["params/total"] == 270_942
