@@ -34,17 +34,54 @@ def job_choices() -> dict[str, str]:
     return {g: choices[g] for g in GROUPS if choices.get(g) is not None}
 
 
+def swept_keys() -> set[str] | None:
+    """Keys a multirun varies (command-line sweeps and hydra.sweeper.params); None outside one."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    keys = set((hc.sweeper.get("params") or {}).keys())
+    sweep_file = Path(hc.sweep.dir) / "multirun.yaml"
+    if sweep_file.exists():
+        command_line = OmegaConf.load(sweep_file).hydra.overrides.task
+        parsed = OverridesParser.create().parse_overrides(list(command_line))
+        keys |= {o.key_or_group for o in parsed if o.is_sweep_override()}
+    return keys
+
+
 def job_name() -> str:
-    """A readable run name from the command-line overrides, e.g. head=global,pool=max,seed=1."""
-    overrides = [
-        o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra", "paths"))
-    ]
+    """A readable run name from the overrides, e.g. head=global,pool=max,seed=1 (in a sweep,
+    only the keys the sweep varies)."""
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra", "paths"))]
+    swept = swept_keys()
+    if swept:
+        overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept]
     return ",".join(overrides) or "defaults"
 
 
 def sweep_group() -> str | None:
+    """Jobs of one sweep share a W&B group: the sweep folder, e.g. train-sweep/2026-11-25_14-10-00."""
     hc = HydraConfig.get()
-    return Path(hc.sweep.dir).name if hc.mode == RunMode.MULTIRUN else None
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    sweep_dir = Path(hc.sweep.dir)
+    return f"{sweep_dir.parent.name}/{sweep_dir.name}"
+
+
+def limit_threads() -> None:
+    """Parallel local jobs (joblib launcher) share the cores: jobs x threads <= cores."""
+    import os
+
+    import torch
+
+    hc = HydraConfig.get()
+    n_jobs = hc.launcher.get("n_jobs") if hc.mode == RunMode.MULTIRUN else None
+    if n_jobs is None:
+        return
+    cores = os.cpu_count() or 1
+    parallel = cores if n_jobs < 0 else max(1, min(n_jobs, cores))
+    torch.set_num_threads(max(1, cores // parallel))
 
 
 def plain(node: Any) -> Any:
@@ -115,6 +152,7 @@ def train(cfg: DictConfig) -> float | None:
 
     run_dir = Path(cfg.paths.output_dir)
     choices = job_choices()
+    limit_threads()
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)

@@ -85,7 +85,7 @@ class PoolNetModule(L.LightningModule):
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         x, y = batch
         logits = self(x)
         self.test_loss(F.cross_entropy(logits, y))
@@ -93,6 +93,7 @@ class PoolNetModule(L.LightningModule):
             metric(logits, y)
         self.log("test/loss", self.test_loss, on_epoch=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
+        return {"preds": logits.argmax(1)}
 
     def on_test_epoch_end(self) -> None:
         for name, acc in zip(self.classes, self.test_class_acc.compute(), strict=True):
