@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from poolbench.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A config value that cannot work; the message names the key, the value and the fix."""
 
 
@@ -45,3 +47,19 @@ def validate(cfg: DictConfig) -> None:
             f"data.val_fraction={vf!r} must lie strictly between 0 and 1, "
             "e.g. data.val_fraction=0.1"
         )
+    validate_shapes(cfg)
+
+
+def validate_shapes(cfg: DictConfig) -> None:
+    """The backbone's map sizes, by arithmetic: a vanishing map fails before torch loads."""
+    from poolbench.models.shapes import plan_backbone
+
+    plan_backbone(
+        cfg.data.image_size,
+        3,
+        list(cfg.model.channels),
+        cfg.model.kernel_size,
+        cfg.pool.name,
+        cfg.pool.kernel_size,
+        cfg.pool.stride,
+    )

@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from poolbench.checks import ConfigError
-from poolbench.train import CONF_DIR
+from poolbench.train import CONF_DIR, answer_user_errors
 
 MODEL_GROUPS = ("model", "head", "pool")
 
@@ -106,7 +106,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    answer_user_errors(evaluate, cfg)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ def swept_keys() -> set[str] | None:
 def job_name() -> str:
     """A readable run name from the overrides, e.g. head=global,pool=max,seed=1 (in a sweep,
     only the keys the sweep varies)."""
-    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra", "paths"))]
+    overrides = [
+        o for o in HydraConfig.get().overrides.task if not o.startswith(("hydra", "paths"))
+    ]
     swept = swept_keys()
     if swept:
         overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept]
@@ -61,7 +63,7 @@ def job_name() -> str:
 
 
 def sweep_group() -> str | None:
-    """Jobs of one sweep share a W&B group: the sweep folder, e.g. train-sweep/2026-11-25_14-10-00."""
+    """Jobs of one sweep share a W&B group: the sweep folder, e.g. train-sweep/<date>_<time>."""
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
         return None
@@ -142,24 +144,57 @@ def record_cost(
         wb.experiment.summary.update(flat)  # flat scalars: W&B scatter/parallel panels use them
 
 
-def train(cfg: DictConfig) -> float | None:
-    validate(cfg)
-    import lightning as L
+def is_multirun() -> bool:
+    return HydraConfig.get().mode == RunMode.MULTIRUN
 
-    from poolbench.data.datamodule import ImageDataModule
-    from poolbench.loggers import build_loggers, finish_wandb
+
+def discard_if_empty(run_dir: Path) -> None:
+    """A run stopped by bad input leaves no folder behind (Hydra made it before we ran)."""
+    import shutil
+
+    if run_dir.is_dir() and all(p.name in (".hydra", "train.log") for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def train(cfg: DictConfig) -> float | None:
+    from poolbench.errors import UserError
     from poolbench.results import write_results
 
     run_dir = Path(cfg.paths.output_dir)
     choices = job_choices()
+    try:
+        validate(cfg)
+        datamodule, module = setup(cfg)
+    except UserError as err:
+        if is_multirun():  # the sweep's report lists the job and why it failed
+            write_results(run_dir, status="failed", choices=choices, error=str(err))
+        else:
+            discard_if_empty(run_dir)
+        raise
+    return fit_and_test(cfg, datamodule, module, run_dir, choices)
+
+
+def setup(cfg: DictConfig) -> tuple[Any, Any]:
+    """Data module and model: cheap, and where bad input shows up."""
+    import lightning as L
+
+    from poolbench.data.datamodule import ImageDataModule
+
     limit_threads()
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)
-    module = build_module(cfg, datamodule.num_classes, datamodule.classes)
+    return datamodule, build_module(cfg, datamodule.num_classes, datamodule.classes)
+
+
+def fit_and_test(
+    cfg: DictConfig, datamodule: Any, module: Any, run_dir: Path, choices: dict[str, str]
+) -> float | None:
+    from poolbench.loggers import build_loggers, finish_wandb
+    from poolbench.results import write_results
+
     cost = module.cost()
     log.info("params %s, %.2f MFLOPs/image", cost["params"], cost["flops_per_image"] / 1e6)
-
     start, status, error = time.time(), "failed", None
     metrics: dict[str, Any] = {}
     trainer = None

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from poolbench.data.tensors import write_json
+from poolbench.files import write_json
 
 FILENAME = "results.json"
 

@@ -3,19 +3,38 @@ and config errors answer fast."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def answer_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+    """Bad input gets one line and exit status 2, not a traceback. In a sweep the error is
+    raised on, so Hydra records the job as failed and goes on with the others."""
+    from poolbench.errors import UserError
+
+    try:
+        return task(cfg)
+    except UserError as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from poolbench.experiment import train
 
-    return train(cfg)
+    return answer_user_errors(train, cfg)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +11,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from poolbench.files import atomic_write
 
 
 @dataclass
@@ -64,23 +64,6 @@ class ImageSet:
         splits = {k: Split(d[k]["x"], d[k]["y"]) for k in ("train", "val", "test") if k in d}
         stats = d.get("stats")
         return cls(classes=list(d["classes"]), stats=tuple(stats) if stats else None, **splits)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write via a temp file in the same folder and rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=2, default=str) + "\n"))
 
 
 def cache_path(cache_dir: str | Path, source: str, key: dict[str, Any]) -> Path:

@@ -1,3 +1,1 @@
-from poolbench.models.convnet import ConvNet, build_convnet
-
-__all__ = ["ConvNet", "build_convnet"]
+"""The network: pooling.py (downsampling), heads.py, shapes.py (arithmetic), convnet.py."""

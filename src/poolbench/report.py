@@ -1,0 +1,316 @@
+"""Sweep folder -> report.md, results.csv, accuracy_vs_params.png, curves.png.
+
+Reads only what jobs left on disk (results.json, .hydra/, csv/metrics.csv): no network, no W&B.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PLAIN_KEYS = {"head", "pool", "seed"}  # the grid's axes; other varying overrides name a variant
+
+
+@dataclass
+class Job:
+    dir: Path
+    results: dict[str, Any]
+    seed: Any
+    overrides: dict[str, str]
+    variant: str = ""
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.results.get("status") == "ok"
+
+    def metric(self, key: str) -> float | None:
+        return self.results.get("metrics", {}).get(key)
+
+
+def read_curve(job_dir: Path) -> list[tuple[int, float]]:
+    path = job_dir / "csv" / "metrics.csv"
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [
+            (int(float(r["epoch"])), float(r["val/acc"]))
+            for r in csv.DictReader(f)
+            if r.get("val/acc")
+        ]
+
+
+def read_job(results_file: Path) -> Job:
+    job_dir = results_file.parent
+    results = json.loads(results_file.read_text())
+    overrides_file = job_dir / ".hydra" / "overrides.yaml"
+    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
+    config_file = job_dir / ".hydra" / "config.yaml"
+    seed = yaml.safe_load(config_file.read_text()).get("seed") if config_file.exists() else None
+    pairs = dict(o.split("=", 1) for o in overrides or [] if "=" in o)
+    return Job(job_dir, results, seed, pairs, curve=read_curve(job_dir))
+
+
+def find_jobs(sweep_dir: Path) -> list[Job]:
+    files = sorted(sweep_dir.rglob("results.json"), key=lambda p: str(p))
+    jobs = [read_job(f) for f in files if ".submitit" not in f.parts]
+    # Overrides that differ between jobs, beyond head/pool/seed, name a variant of the config.
+    keys = {k for j in jobs for k in j.overrides if k not in PLAIN_KEYS}
+    varying = sorted(k for k in keys if len({j.overrides.get(k) for j in jobs}) > 1)
+    for j in jobs:
+        j.variant = ",".join(f"{k}={j.overrides[k]}" for k in varying if k in j.overrides)
+    return jobs
+
+
+def config_key(job: Job) -> tuple[str, str, str]:
+    c = job.results.get("choices", {})
+    return c.get("head", "?"), c.get("pool", "?"), job.variant
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def fmt(values: list[float], scale: float = 100.0) -> str:
+    if not values:
+        return "–"
+    m, s = mean_std(values)
+    return f"{m * scale:.2f} ± {s * scale:.2f}" if len(values) > 1 else f"{m * scale:.2f}"
+
+
+def summarize(jobs: list[Job]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, str, str], list[Job]] = defaultdict(list)
+    for job in jobs:
+        groups[config_key(job)].append(job)
+    rows = []
+    for (head, pool, variant), members in sorted(groups.items()):
+        ok = [j for j in members if j.ok]
+        ref = (ok or members)[0].results
+        per_epoch = [j.results.get("seconds_per_epoch") for j in ok]
+        rows.append(
+            {
+                "head": head,
+                "pool": pool,
+                "variant": variant,
+                "jobs": len(members),
+                "ok": len(ok),
+                "params": ref.get("params", {}).get("total"),
+                "mflops": (ref.get("flops_per_image") or 0) / 1e6,
+                "val_acc_best": [
+                    j.metric("val/acc_best") for j in ok if j.metric("val/acc_best") is not None
+                ],
+                "test_acc": [j.metric("test/acc") for j in ok if j.metric("test/acc") is not None],
+                "s_per_epoch": statistics.fmean([s for s in per_epoch if s])
+                if any(per_epoch)
+                else None,
+                "epochs": ref.get("epochs"),
+            }
+        )
+    return rows
+
+
+def write_csv(jobs: list[Job], path: Path) -> None:
+    fields = [
+        "job",
+        "head",
+        "pool",
+        "variant",
+        "seed",
+        "status",
+        "params_total",
+        "flops_per_image",
+        "val_acc_best",
+        "test_acc",
+        "epochs",
+        "seconds_per_epoch",
+        "error",
+    ]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for j in jobs:
+            head, pool, variant = config_key(j)
+            w.writerow(
+                {
+                    "job": str(j.dir),
+                    "head": head,
+                    "pool": pool,
+                    "variant": variant,
+                    "seed": j.seed,
+                    "status": j.results.get("status"),
+                    "params_total": j.results.get("params", {}).get("total"),
+                    "flops_per_image": j.results.get("flops_per_image"),
+                    "val_acc_best": j.metric("val/acc_best"),
+                    "test_acc": j.metric("test/acc"),
+                    "epochs": j.results.get("epochs"),
+                    "seconds_per_epoch": j.results.get("seconds_per_epoch"),
+                    "error": j.results.get("error"),
+                }
+            )
+
+
+def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> str:
+    variants = any(r["variant"] for r in rows)
+    head = [
+        "head",
+        "pool",
+        *(["variant"] if variants else []),
+        "params",
+        "MFLOPs/image",
+        "val/acc_best %",
+        "test/acc %",
+        "s/epoch",
+        "jobs ok",
+    ]
+    lines = [
+        f"# Sweep report: {sweep_dir.name}",
+        "",
+        f"{len(jobs)} jobs, {sum(j.ok for j in jobs)} ok. Accuracies: mean ± std over seeds.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for r in rows:
+        cells = [
+            r["head"],
+            r["pool"],
+            *([r["variant"] or "–"] if variants else []),
+            f"{r['params']:,}" if r["params"] else "–",
+            f"{r['mflops']:.2f}",
+            fmt(r["val_acc_best"]),
+            fmt(r["test_acc"]),
+            f"{r['s_per_epoch']:.1f}" if r["s_per_epoch"] else "–",
+            f"{r['ok']}/{r['jobs']}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    failed = [j for j in jobs if not j.ok]
+    if failed:
+        lines += ["", "## Failed jobs", ""]
+        for j in failed:
+            lines.append(
+                f"- `{j.dir.name}` ({j.variant or ','.join(config_key(j)[:2])}): "
+                f"{j.results.get('status')}: {j.results.get('error')}"
+            )
+    lines += [
+        "",
+        "![accuracy vs parameters](accuracy_vs_params.png)",
+        "",
+        "![validation accuracy per epoch](curves.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_scatter(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    markers = dict(zip(sorted({r["head"] for r in rows}), "osD^vP*Xh<>", strict=False))
+    pools = sorted({r["pool"] for r in rows})
+    colors = {p: plt.cm.tab10(i) for i, p in enumerate(pools)}
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        if not r["test_acc"] or not r["params"]:
+            continue
+        m, s = mean_std(r["test_acc"])
+        ax.errorbar(
+            r["params"],
+            m * 100,
+            yerr=s * 100,
+            fmt=markers[r["head"]],
+            capsize=3,
+            color=colors[r["pool"]],
+            markersize=8,
+        )
+    for h, mk in markers.items():
+        ax.plot([], [], mk, color="gray", label=f"head={h}")
+    for p, c in colors.items():
+        ax.plot([], [], "s", color=c, label=f"pool={p}")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("accuracy vs. parameter count (error bars: std over seeds)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_curves(jobs: list[Job], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves: dict[tuple[str, str, str], dict[int, list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for j in jobs:
+        for epoch, acc in j.curve:
+            curves[config_key(j)][epoch].append(acc)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (head, pool, variant), by_epoch in sorted(curves.items()):
+        epochs = sorted(by_epoch)
+        label = f"{head}/{pool}" + (f" {variant}" if variant else "")
+        ax.plot(
+            [e + 1 for e in epochs],
+            [100 * statistics.fmean(by_epoch[e]) for e in epochs],
+            marker="o",
+            markersize=3,
+            label=label,
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val accuracy (%)")
+    ax.set_title("validation accuracy per epoch (mean over seeds)")
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(sweep_dir: Path) -> Path:
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise SystemExit(f"error: {sweep_dir} is not a folder; pass a sweep folder under outputs/")
+    jobs = find_jobs(sweep_dir)
+    if not jobs:
+        raise SystemExit(
+            f"error: no results.json under {sweep_dir}; pass a sweep folder "
+            "(e.g. outputs/train-sweep/<date>) whose jobs have run"
+        )
+    rows = summarize(jobs)
+    write_csv(jobs, sweep_dir / "results.csv")
+    plot_scatter(rows, sweep_dir / "accuracy_vs_params.png")
+    plot_curves(jobs, sweep_dir / "curves.png")
+    out = sweep_dir / "report.md"
+    out.write_text(markdown(rows, jobs, sweep_dir))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dirs", nargs="+", type=Path, help="sweep folder(s) under outputs/")
+    args = parser.parse_args(argv)
+    for d in args.sweep_dirs:
+        out = report(d)
+        print(out.read_text())
+        print(f"wrote {out}, results.csv, accuracy_vs_params.png, curves.png in {d}")
+
+
+if __name__ == "__main__":
+    main()
