@@ -44,6 +44,9 @@ def test_wandb_offline_run_holds_accuracy_and_params(trained: Path) -> None:
     assert s["config"]["head"] == "global" and s["config"]["pool"] == "max"
     assert s["config"]["data"] == "synthetic"
     assert "head:global" in s["tags"]
+    for media in ("test/confusion_matrix", "test/misclassified", "test/activations"):
+        assert media in s["summary"]
+        assert (trained / f"{media.split('/')[1]}.png").stat().st_size > 10_000
 
 
 def test_eval_reproduces_test_accuracy(trained: Path, tmp_path: Path) -> None:
@@ -74,3 +77,18 @@ def test_cli_flatten_net(tmp_path: Path) -> None:
     assert r["status"] == "ok" and r["params"]["total"] == 270_942
     assert r["choices"]["head"] == "flatten"
     assert wandb_summary(tmp_path / "run")["summary"]["params/total"] == 270_942
+
+
+def test_activation_pictures_from_a_checkpoint(trained: Path, tmp_path: Path) -> None:
+    ckpt = read_results(trained)["best_checkpoint"]
+    out = run_cli(
+        [
+            "scripts/visualize_pooling.py",
+            f"ckpt_path={ckpt}",
+            *FAST[:3],
+            f"data.cache_dir={tmp_path}/cache",
+            f"out={tmp_path}/act.png",
+        ]
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "act.png").stat().st_size > 20_000

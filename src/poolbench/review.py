@@ -80,6 +80,23 @@ class ReviewImages(L.Callback):
         for i in (preds != y).nonzero().flatten()[: self.n_images - len(self.wrong)].tolist():
             self.wrong.append((x[i].float().cpu(), int(y[i]), int(preds[i])))
 
+    @staticmethod
+    def activations(trainer: L.Trainer, pl_module: L.LightningModule) -> Any:
+        """The lecture's picture for this model: maps after each downsampling, head output."""
+        from poolbench.pictures import activations_figure, spread_indices
+
+        dm = trainer.datamodule
+        idx = spread_indices(dm.test.y)
+        x, y = dm.on_after_batch_transfer((dm.test.x[idx], dm.test.y[idx]), 0)
+        net = pl_module.net
+        x = x.to(pl_module.device)
+        preds = pl_module(x).argmax(1).tolist()
+        titles = [
+            f"{pl_module.classes[t]} → {pl_module.classes[p]}"
+            for t, p in zip(y.tolist(), preds, strict=True)
+        ]
+        return activations_figure(net, x, titles)
+
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or getattr(pl_module, "confusion", None) is None:
             return
@@ -93,6 +110,8 @@ class ReviewImages(L.Callback):
             true = [classes[w[1]] for w in self.wrong]
             pred = [classes[w[2]] for w in self.wrong]
             figures["test/misclassified"] = misclassified_figure(images, true, pred)
+        if getattr(trainer.datamodule, "test", None) is not None:
+            figures["test/activations"] = self.activations(trainer, pl_module)
         for key, fig in figures.items():
             path = run_dir / f"{key.split('/')[-1]}.png"
             fig.savefig(path, dpi=110)
