@@ -15,9 +15,11 @@ from poolbench.train import CONF_DIR, answer_user_errors
 MODEL_GROUPS = ("model", "head", "pool")
 
 
-def read_checkpoint(path: str) -> dict[str, Any]:
+def read_checkpoint(path: str | None) -> dict[str, Any]:
     import torch
 
+    if not path:
+        raise ConfigError("no checkpoint given; pass ckpt_path=outputs/<run>/checkpoints/last.ckpt")
     p = Path(path)
     if not p.is_file():
         raise ConfigError(

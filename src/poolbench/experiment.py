@@ -197,11 +197,12 @@ def fit_and_test(
     log.info("params %s, %.2f MFLOPs/image", cost["params"], cost["flops_per_image"] / 1e6)
     start, status, error = time.time(), "failed", None
     metrics: dict[str, Any] = {}
-    trainer = None
+    trainer, wandb_id = None, None
     try:
         tags = [f"{g}:{choices[g]}" for g in ("head", "pool", "data") if g in choices]
         loggers = build_loggers(cfg, job_name(), sweep_group(), tags)
         record_cost(loggers, cfg, choices, cost)
+        wandb_id = wandb_run_id(loggers)
         trainer = build_trainer(cfg, loggers, run_dir)
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
         metrics.update(trainer.callback_metrics)
@@ -228,9 +229,18 @@ def fit_and_test(
                 error=error,
                 best_checkpoint=ckpt.best_model_path if ckpt else None,
                 seconds_per_epoch=_epoch_seconds(trainer),
+                wandb_run_id=wandb_id,
             )
         finish_wandb(0 if status == "ok" else 1)
     return metrics.get(cfg.get("optimized_metric", "val/acc_best"))
+
+
+def wandb_run_id(loggers: list[Any]) -> str | None:
+    """Recorded so later steps (embed.py, resume) can add to the same W&B run."""
+    from poolbench.loggers import wandb_logger
+
+    wb = wandb_logger(loggers)
+    return getattr(wb.experiment, "id", None) if wb is not None else None
 
 
 def _epoch_seconds(trainer: Any) -> float | None:

@@ -125,3 +125,58 @@ def build_convnet(
         pool_stride=pool.get("stride", 2),
         pool_p=pool.get("p", 2.0),
     )
+
+
+def layer_table(net: ConvNet) -> list[dict[str, Any]]:
+    """Every layer: input and output shape, the arithmetic behind it, parameters, FLOPs/image."""
+    flops = net.flops_by_module()
+    modules = dict(net.named_modules())
+
+    def own(name: str) -> tuple[int, int]:
+        params = sum(p.numel() for p in modules[name].parameters()) if name in modules else 0
+        return params, flops.get(f"ConvNet.{name}", 0)
+
+    rows = []
+    for r in net.plan:
+        params, f = own(r.name)
+        rows.append(
+            {
+                "layer": r.name,
+                "kind": r.kind,
+                "in": r.in_shape,
+                "out": r.out_shape,
+                "arithmetic": r.arithmetic,
+                "params": params,
+                "flops": f,
+            }
+        )
+    last = net.plan[-1].out_shape
+    params, f = own("head")
+    rows.append(
+        {
+            "layer": "head",
+            "kind": type(net.head).__name__,
+            "in": last,
+            "out": (net.embedding_dim,),
+            "arithmetic": "",
+            "params": params,
+            "flops": f,
+        }
+    )
+    width = net.embedding_dim
+    for name, m in net.classifier.named_children():
+        out = (m.out_features,) if isinstance(m, nn.Linear) else (width,)
+        params, f = own(f"classifier.{name}")
+        rows.append(
+            {
+                "layer": f"classifier.{name}",
+                "kind": type(m).__name__,
+                "in": (width,),
+                "out": out,
+                "arithmetic": "",
+                "params": params,
+                "flops": f,
+            }
+        )
+        width = out[0]
+    return rows

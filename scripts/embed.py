@@ -1,0 +1,40 @@
+"""Embeddings of a trained model:
+
+    python scripts/embed.py ckpt_path=outputs/train/<run>/checkpoints/last.ckpt \
+        [data=…] [split=test] [knn_k=10]
+
+writes embeddings.npy, labels.npy, classes.json and embeddings_2d.png into the run's folder,
+adds embed/knn_acc to its results.json and W&B run, and prints the kNN accuracy.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def main(overrides: list[str]) -> int:
+    from hydra import compose, initialize_config_dir
+
+    from poolbench.errors import UserError
+
+    if any(o in ("-h", "--help") for o in overrides):
+        print(__doc__)
+        return 0
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("embed", overrides=overrides)
+    try:
+        from poolbench.embed import embed
+
+        embed(cfg)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

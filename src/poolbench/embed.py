@@ -1,0 +1,201 @@
+"""Embeddings: the vector the head hands to the classifier, for every image of a split.
+
+Quality is measured as k-nearest-neighbour accuracy (cosine similarity, similarity-weighted vote,
+the train split as the index), so "is avg‖max a better embedding than avg alone?" is a number.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+from torch.nn import functional as F
+
+from poolbench.errors import UserError
+from poolbench.files import write_json
+
+SPLITS = ("train", "val", "test")
+
+
+@torch.no_grad()
+def embed_split(net: torch.nn.Module, datamodule: Any, split: Any, batch: int = 1024) -> Tensor:
+    net.eval()
+    out = []
+    for i in range(0, len(split), batch):
+        x, y = datamodule.on_after_batch_transfer(
+            (split.x[i : i + batch], split.y[i : i + batch]), 0
+        )
+        out.append(net.embed(x).float())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def knn_accuracy(
+    index: Tensor,
+    index_labels: Tensor,
+    queries: Tensor,
+    query_labels: Tensor,
+    k: int,
+    num_classes: int,
+    exclude_self: bool = False,
+) -> float:
+    """Cosine kNN with a similarity-weighted vote."""
+    index, queries = F.normalize(index, dim=1), F.normalize(queries, dim=1)
+    correct = 0
+    for i in range(0, len(queries), 1024):
+        sim = queries[i : i + 1024] @ index.T
+        if exclude_self:  # querying the index with itself: a point is not its own neighbour
+            sim[torch.arange(len(sim)), torch.arange(i, i + len(sim))] = -2
+        top, idx = sim.topk(min(k, index.shape[0]), dim=1)
+        votes = torch.zeros(len(sim), num_classes).scatter_add_(
+            1, index_labels[idx], top.clamp_min(0)
+        )
+        correct += (votes.argmax(1) == query_labels[i : i + 1024]).sum().item()
+    return correct / len(queries)
+
+
+def pca_2d(x: Tensor) -> Tensor:
+    x = x - x.mean(0)
+    _, _, v = torch.linalg.svd(x, full_matrices=False)
+    return x @ v[:2].T
+
+
+def scatter_figure(points: Tensor, labels: Tensor, classes: list[str], title: str) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keep = torch.randperm(len(points), generator=torch.Generator().manual_seed(0))[:5000]
+    fig, ax = plt.subplots(figsize=(7, 6))
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    for c, name in enumerate(classes):
+        m = labels[keep] == c
+        ax.scatter(
+            points[keep][m, 0],
+            points[keep][m, 1],
+            s=4,
+            alpha=0.6,
+            color=cmap(c % cmap.N),
+            label=name,
+        )
+    ax.legend(markerscale=3, fontsize=7, loc="best")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def log_to_wandb(
+    run_dir: Path,
+    run_id: str | None,
+    knn: float,
+    emb: Tensor,
+    labels: Tensor,
+    classes: list[str],
+    xy: Tensor,
+) -> None:
+    """Add to the training run's W&B run (same id), so the dashboard shows one run."""
+    if run_id is None:
+        return
+    import wandb
+
+    from poolbench.loggers import wandb_offline
+
+    run = wandb.init(
+        id=run_id,
+        resume="allow",
+        project="poolbench",
+        dir=str(run_dir),
+        mode="offline" if wandb_offline(None) else None,
+    )
+    keep = torch.randperm(len(emb), generator=torch.Generator().manual_seed(0))[:1000]
+    table = wandb.Table(columns=["class", "label", "pc1", "pc2", "embedding"])
+    for i in keep.tolist():
+        table.add_data(
+            classes[labels[i]], int(labels[i]), float(xy[i, 0]), float(xy[i, 1]), emb[i].tolist()
+        )
+    run.log({"embed/table": table})
+    run.summary["embed/knn_acc"] = knn
+    run.finish()
+
+
+def embed(cfg: DictConfig) -> dict[str, Any]:
+    from poolbench.data.datamodule import ImageDataModule
+    from poolbench.eval import read_checkpoint
+    from poolbench.module import PoolNetModule
+
+    if cfg.split not in SPLITS:
+        raise UserError(
+            f"split={cfg.split} is not a split; use split=train, split=val or split=test"
+        )
+    if isinstance(cfg.knn_k, bool) or not isinstance(cfg.knn_k, int) or cfg.knn_k < 1:
+        raise UserError(f"knn_k={cfg.knn_k!r} must be a positive whole number, e.g. knn_k=10")
+    ckpt = read_checkpoint(cfg.ckpt_path)
+    module = PoolNetModule(**ckpt["hyper_parameters"])
+    module.load_state_dict(ckpt["state_dict"])
+    dm = ImageDataModule(cfg.data, seed=cfg.seed or 0)
+    if dm.num_classes != module.hparams.num_classes:
+        raise UserError(
+            f"the checkpoint predicts {module.hparams.num_classes} classes but "
+            f"data={cfg.data.source} has {dm.num_classes}; embed the data it was trained on"
+        )
+    dm.prepare_data()
+    dm.setup("test")
+    split = getattr(dm, cfg.split)
+    index_emb = embed_split(module.net, dm, dm.train)
+    emb = index_emb if cfg.split == "train" else embed_split(module.net, dm, split)
+    knn = knn_accuracy(
+        index_emb,
+        dm.train.y,
+        emb,
+        split.y,
+        cfg.knn_k,
+        dm.num_classes,
+        exclude_self=cfg.split == "train",
+    )
+
+    run_dir = Path(cfg.ckpt_path).resolve().parents[1]
+    np.save(run_dir / "embeddings.npy", emb.numpy())
+    np.save(run_dir / "labels.npy", split.y.numpy())
+    (run_dir / "classes.json").write_text(json.dumps(dm.classes) + "\n")
+    xy = pca_2d(emb)
+    head = module.hparams.head["name"]
+    fig = scatter_figure(
+        xy,
+        split.y,
+        dm.classes,
+        f"{cfg.split} embeddings, head={head} ({emb.shape[1]} features), PCA; "
+        f"{cfg.knn_k}-NN accuracy {knn:.3f}",
+    )
+    fig.savefig(run_dir / "embeddings_2d.png", dpi=110)
+
+    info = {
+        "split": cfg.split,
+        "k": cfg.knn_k,
+        "dim": emb.shape[1],
+        "n_index": len(index_emb),
+        "n_queries": len(emb),
+        "knn_acc": knn,
+    }
+    results_file = run_dir / "results.json"
+    run_id = None
+    if results_file.exists():
+        results = json.loads(results_file.read_text())
+        results.setdefault("metrics", {})["embed/knn_acc"] = knn
+        results["embed"] = info
+        run_id = results.get("wandb_run_id")
+        write_json(results_file, results)
+    if cfg.get("logger") and "wandb" in cfg.logger:
+        log_to_wandb(run_dir, run_id, knn, emb, split.y, dm.classes, xy)
+    print(
+        f"embed/knn_acc {knn:.4f} ({cfg.knn_k}-NN, cosine, {cfg.split} split, {emb.shape[1]} "
+        f"features); wrote embeddings.npy, labels.npy, classes.json, embeddings_2d.png in {run_dir}"
+    )
+    return info

@@ -1,0 +1,108 @@
+"""Beyond the lecture: embeddings + kNN, hypercolumns, and convolution arithmetic."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAST, ROOT, make_cfg, read_results, run_cli
+
+from poolbench.experiment import train
+from poolbench.models.convnet import ConvNet, layer_table
+from poolbench.models.heads import HEADS
+from poolbench.models.pooling import POOLS
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("pool", POOLS)
+def test_layer_table_matches_a_real_forward(head: str, pool: str) -> None:
+    net = ConvNet(head=head, pool=pool, image_size=36)
+    seen = {}
+    modules = dict(net.named_modules())
+    rows = layer_table(net)
+
+    def record(name: str):  # noqa: ANN202
+        def hook(module, inputs, output) -> None:  # noqa: ANN001
+            x = inputs[0][-1] if isinstance(inputs[0], list) else inputs[0]  # heads get a list
+            seen[name] = (tuple(x.shape[1:]), tuple(output.shape[1:]))
+
+        return hook
+
+    for r in rows:
+        modules[r["layer"]].register_forward_hook(record(r["layer"]))
+    net(torch.zeros(1, 3, 36, 36))
+    for r in rows:
+        assert seen[r["layer"]] == (r["in"], r["out"]), r["layer"]
+        params = sum(p.numel() for p in modules[r["layer"]].parameters())
+        assert r["params"] == params
+    assert sum(r["params"] for r in rows) == net.param_counts()["total"]
+    assert sum(r["flops"] for r in rows) == net.flops_per_image()
+
+
+def test_shapes_script_prints_arithmetic_and_totals() -> None:
+    out = run_cli(["scripts/shapes.py", "head=flatten", "pool=max"], cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "o = ⌊(32 + 2·2 − 5)/1⌋ + 1 = 32" in out.stdout
+    assert "o = ⌊(16 + 2·0 − 2)/2⌋ + 1 = 8" in out.stdout
+    assert "params/total 270,942" in out.stdout
+    assert "flops/forward 9,524,560" in out.stdout
+    bad = run_cli(["scripts/shapes.py", "pool.kernel_size=16"], cwd=ROOT)
+    assert bad.returncode == 2 and "blocks.1.pool" in bad.stderr and "-3" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def trained_global(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    cfg = make_cfg([*FAST, "trainer.max_epochs=3"], out, cache=tmp_path_factory.mktemp("cache"))
+    train(cfg)
+    return out
+
+
+def test_embed_writes_vectors_and_knn_accuracy(trained_global: Path, tmp_path: Path) -> None:
+    from poolbench.embed import embed
+
+    ckpt = read_results(trained_global)["best_checkpoint"]
+    cfg = make_cfg(
+        [*FAST[:3], f"ckpt_path={ckpt}", "knn_k=5"],
+        tmp_path,
+        config="embed",
+        cache=tmp_path / "cache",
+    )
+    info = embed(cfg)
+    emb = np.load(trained_global / "embeddings.npy")
+    labels = np.load(trained_global / "labels.npy")
+    assert emb.shape == (200, 64) and labels.shape == (200,)  # global head: avg ‖ max of 32 maps
+    assert json.loads((trained_global / "classes.json").read_text())[0] == "class0"
+    assert (trained_global / "embeddings_2d.png").stat().st_size > 20_000
+    assert info["knn_acc"] > 0.2  # 10 classes: chance is 0.1
+    r = read_results(trained_global)
+    assert r["metrics"]["embed/knn_acc"] == info["knn_acc"]
+    # The same W&B run (same id) now carries the kNN accuracy.
+    run_id = r["wandb_run_id"]
+    runs = sorted((trained_global / "wandb").glob(f"offline-run-*-{run_id}"))
+    assert len(runs) == 2
+    wandb_cli = Path(sys.executable).with_name("wandb")
+    summary = json.loads(
+        subprocess.run(
+            [str(wandb_cli), "leet", "inspect", "--summary", "--json", str(runs[-1])],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert summary["summary"]["embed/knn_acc"] == pytest.approx(info["knn_acc"])
+    assert summary["run_id"] == run_id
+
+
+def test_knn_accuracy_on_separable_points() -> None:
+    from poolbench.embed import knn_accuracy
+
+    centers = torch.eye(3) * 10
+    labels = torch.arange(3).repeat(20)
+    points = centers[labels] + torch.randn(60, 3) * 0.1
+    assert knn_accuracy(points, labels, points, labels, 3, 3, exclude_self=True) == 1.0
+    shuffled = labels[torch.randperm(60)]
+    assert knn_accuracy(points, shuffled, points, labels, 3, 3, exclude_self=True) < 0.7
