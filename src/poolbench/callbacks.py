@@ -35,3 +35,22 @@ class EpochTimer(L.Callback):
         # Throughput summed over ranks: every rank sees its own shard.
         pl_module.log("time/epoch_s", seconds)
         pl_module.log("time/train_img_per_s", self._images * trainer.world_size / seconds)
+
+
+class SaveOnInterrupt(L.Callback):
+    """On Ctrl-C or SIGTERM, saves the mid-epoch state as checkpoints/interrupted.ckpt.
+
+    `resume=latest` continues from last.ckpt (the last finished epoch) instead, so a resumed
+    run ends exactly as an uninterrupted one would.
+    """
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if (
+            isinstance(exception, KeyboardInterrupt | SIGTERMException)
+            and trainer.checkpoint_callback
+        ):
+            trainer.save_checkpoint(f"{trainer.checkpoint_callback.dirpath}/interrupted.ckpt")

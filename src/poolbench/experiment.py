@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -162,8 +163,11 @@ def train(cfg: DictConfig) -> float | None:
 
     run_dir = Path(cfg.paths.output_dir)
     choices = job_choices()
+    resume_id = None
     try:
         validate(cfg)
+        if cfg.get("resume"):
+            resume_id = resolve_resume(cfg, run_dir)
         datamodule, module = setup(cfg)
     except UserError as err:
         if is_multirun():  # the sweep's report lists the job and why it failed
@@ -171,7 +175,20 @@ def train(cfg: DictConfig) -> float | None:
         else:
             discard_if_empty(run_dir)
         raise
-    return fit_and_test(cfg, datamodule, module, run_dir, choices)
+    return fit_and_test(cfg, datamodule, module, run_dir, choices, resume_id)
+
+
+def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
+    """Point ckpt_path at the previous run's last checkpoint; return its W&B run id."""
+    from omegaconf import open_dict
+
+    from poolbench.resume import find_previous
+
+    previous = find_previous(run_dir.parent, run_dir, list(HydraConfig.get().overrides.task))
+    log.info("resuming %s from %s", previous.run_dir, previous.ckpt_path)
+    with open_dict(cfg):
+        cfg.ckpt_path = str(previous.ckpt_path)
+    return previous.wandb_run_id
 
 
 def setup(cfg: DictConfig) -> tuple[Any, Any]:
@@ -184,12 +201,24 @@ def setup(cfg: DictConfig) -> tuple[Any, Any]:
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)
-    return datamodule, build_module(cfg, datamodule.num_classes, datamodule.classes)
+    module = build_module(cfg, datamodule.num_classes, datamodule.classes)
+    # Download/decode now, before any logger or output exists, so missing data stops the run
+    # cleanly. Under DDP only local rank 0 does it (Lightning calls it again: a cache hit).
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        datamodule.prepare_data()
+    return datamodule, module
 
 
 def fit_and_test(
-    cfg: DictConfig, datamodule: Any, module: Any, run_dir: Path, choices: dict[str, str]
+    cfg: DictConfig,
+    datamodule: Any,
+    module: Any,
+    run_dir: Path,
+    choices: dict[str, str],
+    resume_id: str | None = None,
 ) -> float | None:
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     from poolbench.loggers import build_loggers, finish_wandb
     from poolbench.results import write_results
 
@@ -200,7 +229,7 @@ def fit_and_test(
     trainer, wandb_id = None, None
     try:
         tags = [f"{g}:{choices[g]}" for g in ("head", "pool", "data") if g in choices]
-        loggers = build_loggers(cfg, job_name(), sweep_group(), tags)
+        loggers = build_loggers(cfg, job_name(), sweep_group(), tags, resume_id)
         record_cost(loggers, cfg, choices, cost)
         wandb_id = wandb_run_id(loggers)
         trainer = build_trainer(cfg, loggers, run_dir)
@@ -209,8 +238,11 @@ def fit_and_test(
         best = "best" if trainer.checkpoint_callback is not None else None
         metrics.update(trainer.test(module, datamodule, ckpt_path=best, weights_only=True)[0])
         status = "ok"
-    except KeyboardInterrupt:
-        status = "interrupted"
+    except SIGTERMException:  # a SystemExit with no code: the job would look successful
+        status, error = "interrupted", "stopped by SIGTERM; rerun with resume=latest"
+        raise SystemExit(143) from None
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit(1)
+        status, error = "interrupted", "stopped by Ctrl-C; rerun with resume=latest"
         raise
     except Exception as err:
         error = f"{type(err).__name__}: {err}"
@@ -231,7 +263,7 @@ def fit_and_test(
                 seconds_per_epoch=_epoch_seconds(trainer),
                 wandb_run_id=wandb_id,
             )
-        finish_wandb(0 if status == "ok" else 1)
+        finish_wandb({"ok": 0, "interrupted": 130}.get(status, 1), status)
     return metrics.get(cfg.get("optimized_metric", "val/acc_best"))
 
 

@@ -25,7 +25,9 @@ def wandb_offline(requested: bool | None) -> bool:
         return True
 
 
-def build_loggers(cfg: DictConfig, run_name: str, group: str | None, tags: list[str]) -> list[Any]:
+def build_loggers(
+    cfg: DictConfig, run_name: str, group: str | None, tags: list[str], resume_id: str | None = None
+) -> list[Any]:
     loggers = []
     for key, node in (cfg.get("logger") or {}).items():
         if key == "wandb":
@@ -38,6 +40,8 @@ def build_loggers(cfg: DictConfig, run_name: str, group: str | None, tags: list[
                     "tags": list(node.tags) + tags,
                 },
             )
+            if resume_id:  # continue the earlier run: same id, W&B appends to it
+                node = OmegaConf.merge(node, {"id": resume_id})
             # One process (rank zero) owns the W&B run; other ranks get a dummy experiment.
             Path(node.save_dir).mkdir(parents=True, exist_ok=True)
         loggers.append(instantiate(node))
@@ -50,10 +54,11 @@ def wandb_logger(loggers: list[Any]) -> Any | None:
     return next((lg for lg in loggers if isinstance(lg, WandbLogger)), None)
 
 
-def finish_wandb(exit_code: int) -> None:
+def finish_wandb(exit_code: int, status: str = "ok") -> None:
     """Close this process's W&B run so the next job of a sweep starts a fresh one."""
     import sys
 
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
+        wandb.run.summary["status"] = status  # ok | failed | interrupted
         wandb.finish(exit_code=exit_code)

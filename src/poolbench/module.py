@@ -12,10 +12,11 @@ from torch.nn import functional as F
 from torchmetrics import ConfusionMatrix, MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from poolbench.errors import UserError
 from poolbench.models.convnet import build_convnet
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError):
     pass
 
 
@@ -46,6 +47,7 @@ class PoolNetModule(L.LightningModule):
         self.test_confusion = ConfusionMatrix(task="multiclass", num_classes=num_classes)
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers it
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -55,9 +57,6 @@ class PoolNetModule(L.LightningModule):
             self.net, torch._dynamo.OptimizedModule
         ):
             self.net = torch.compile(self.net)
-
-    def on_train_start(self) -> None:
-        self.val_acc_best.reset()  # forget the sanity-check pass
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -82,6 +81,8 @@ class PoolNetModule(L.LightningModule):
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # the sanity check's few batches are no result
+            return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -34,19 +35,24 @@ class ImageDataModule(L.LightningDataModule):
         self.source = SOURCES[cfg.source]
         self.classes: list[str] = self.source.classes(cfg)  # cheap: the model needs it first
         self.images: ImageSet | None = None
+        self._aug_epoch: int | None = None
+        self._aug_gen: torch.Generator | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def _cache(self) -> Path:
+        return cache_path(self.cfg.cache_dir, self.cfg.source, self.source.cache_key(self.cfg))
+
     def _load(self) -> ImageSet:
-        path = cache_path(self.cfg.cache_dir, self.cfg.source, self.source.cache_key(self.cfg))
-        return load_or_build(path, lambda: self.source.load(self.cfg))
+        return load_or_build(self._cache(), lambda: self.source.load(self.cfg))
 
     def prepare_data(self) -> None:
         # Lightning runs this on one process per node: download and decode happen once.
         self.source.prepare(self.cfg)
-        self._load()
+        if not self._cache().exists():
+            self._load()
 
     def setup(self, stage: str | None = None) -> None:
         if self.images is not None:
@@ -74,7 +80,16 @@ class ImageDataModule(L.LightningDataModule):
             from poolbench.data.torchvision_loader import make_loader
 
             augment = train and self.cfg.augment
-            return make_loader(split, bs, train, augment, self.cfg.num_workers, self.mean, self.std)
+            return make_loader(
+                split,
+                bs,
+                train,
+                augment,
+                self.cfg.num_workers,
+                self.mean,
+                self.std,
+                self.cfg.crop_padding,
+            )
         rank, world = self._rank()
         return InMemoryLoader(split, EpochSampler(len(split), bs, train, self.seed, rank, world))
 
@@ -87,6 +102,18 @@ class ImageDataModule(L.LightningDataModule):
     def test_dataloader(self) -> Any:
         return self._loader(self.test, train=False)
 
+    def _augment_rng(self, device: torch.device) -> torch.Generator:
+        """Augmentation randomness seeded per (seed, epoch, rank): a run resumed at an epoch
+        boundary sees exactly the crops and flips an uninterrupted run would have seen."""
+        epoch, rank = self.trainer.current_epoch, self.trainer.global_rank
+        if self._aug_gen is None or self._aug_gen.device != device:
+            self._aug_gen = torch.Generator(device=device)
+            self._aug_epoch = None
+        if self._aug_epoch != epoch:
+            self._aug_gen.manual_seed((self.seed * 1_000_003 + epoch) * 1_009 + rank)
+            self._aug_epoch = epoch
+        return self._aug_gen
+
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> tuple[Tensor, Tensor]:
         if isinstance(batch, Tensor):  # the model summary's example input
             return batch
@@ -95,7 +122,7 @@ class ImageDataModule(L.LightningDataModule):
             return x, y
         trainer = self.trainer
         if self.cfg.augment and trainer is not None and trainer.training:
-            x = random_crop_flip(x)
+            x = random_crop_flip(x, self.cfg.crop_padding, self._augment_rng(x.device))
         x = normalize(x, self.mean, self.std)
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -64,18 +64,18 @@ class InMemoryLoader:
             yield self.split.x[idx], self.split.y[idx]
 
 
-def random_crop_flip(x: Tensor, pad: int = 4) -> Tensor:
+def random_crop_flip(x: Tensor, pad: int = 4, generator: torch.Generator | None = None) -> Tensor:
     """Per-image random crop after zero padding, and random horizontal flip, for a whole batch."""
     b, c, h, w = x.shape
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (b, 1), device=x.device)
-    dx = torch.randint(0, 2 * pad + 1, (b, 1), device=x.device)
+    dy = torch.randint(0, 2 * pad + 1, (b, 1), device=x.device, generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1), device=x.device, generator=generator)
     rows = (dy + torch.arange(h, device=x.device))[:, None, :, None]
     cols = (dx + torch.arange(w, device=x.device))[:, None, None, :]
     batch = torch.arange(b, device=x.device)[:, None, None, None]
     chan = torch.arange(c, device=x.device)[None, :, None, None]
     out = padded[batch, chan, rows, cols]
-    flip = torch.rand(b, device=x.device) < 0.5
+    flip = torch.rand(b, device=x.device, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 

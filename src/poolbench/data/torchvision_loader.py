@@ -27,10 +27,12 @@ class PILImages(Dataset):
         return self.transform(Image.fromarray(self.images[i])), self.labels[i]
 
 
-def make_transform(size: int, augment: bool, mean: Sequence[float], std: Sequence[float]):  # noqa: ANN201
+def make_transform(  # noqa: ANN201
+    size: int, augment: bool, mean: Sequence[float], std: Sequence[float], padding: int = 4
+):
     from torchvision import transforms as T
 
-    steps = [T.RandomCrop(size, padding=4), T.RandomHorizontalFlip()] if augment else []
+    steps = [T.RandomCrop(size, padding=padding), T.RandomHorizontalFlip()] if augment else []
     return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
 
 
@@ -42,8 +44,9 @@ def make_loader(
     num_workers: int,
     mean: Sequence[float],
     std: Sequence[float],
+    padding: int = 4,
 ) -> DataLoader:
-    transform = make_transform(split.x.shape[-1], augment, mean, std)
+    transform = make_transform(split.x.shape[-1], augment, mean, std, padding)
     return DataLoader(
         PILImages(split, transform),
         batch_size=batch_size,

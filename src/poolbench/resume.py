@@ -1,0 +1,58 @@
+"""`resume=latest`: continue the newest earlier run of the same configuration under outputs/ —
+its last end-of-epoch checkpoint and its W&B run (same id, so the dashboard shows one run)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from poolbench.checks import ConfigError
+
+# Overrides that do not change what is trained: a run differing only in these is "the same".
+IGNORED = (
+    "resume",
+    "ckpt_path",
+    "hydra",
+    "paths",
+    "trainer.max_epochs",
+    "trainer.enable_progress_bar",
+)
+
+
+@dataclass
+class Previous:
+    run_dir: Path
+    ckpt_path: Path
+    wandb_run_id: str | None
+
+
+def config_overrides(overrides: list[str]) -> list[str]:
+    return sorted(o for o in overrides if not o.lstrip("+~").startswith(IGNORED))
+
+
+def find_previous(runs_root: Path, this_run: Path, overrides: list[str]) -> Previous:
+    wanted = config_overrides(overrides)
+    candidates = sorted(
+        (p for p in runs_root.glob("*/") if p.resolve() != this_run.resolve()),
+        key=lambda p: p.name,
+        reverse=True,
+    )
+    for run in candidates:
+        ckpt = run / "checkpoints" / "last.ckpt"
+        saved = run / ".hydra" / "overrides.yaml"
+        if not (ckpt.is_file() and saved.is_file()):
+            continue
+        if config_overrides(yaml.safe_load(saved.read_text()) or []) != wanted:
+            continue
+        results = run / "results.json"
+        run_id = json.loads(results.read_text()).get("wandb_run_id") if results.is_file() else None
+        return Previous(run, ckpt, run_id)
+    shown = " ".join(wanted) or "(defaults)"
+    raise ConfigError(
+        f"resume=latest found no earlier run of this config [{shown}] with "
+        f"checkpoints/last.ckpt under {runs_root}; drop resume, or pass "
+        "ckpt_path=PATH to a checkpoint"
+    )
