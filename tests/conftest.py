@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
@@ -93,3 +95,20 @@ def wandb_summary(run_dir: Path) -> dict:
         timeout=120,
     )
     return json.loads(out.stdout)
+
+
+def write_image(path: Path, mode: str, size: tuple[int, int], value: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.full((size[1], size[0], 3), value, np.uint8)
+    im = Image.fromarray(arr).convert(mode)
+    im.save(path)
+
+
+def make_folder(root: Path) -> Path:
+    modes = [("RGB", (32, 32)), ("L", (20, 40)), ("RGBA", (64, 64)), ("P", (31, 17))]
+    for split in ("train", "test"):
+        for c, cls in enumerate(["cat", "dog"]):
+            for i, (mode, size) in enumerate(modes):
+                ext = "jpg" if mode in ("RGB", "L") else "png"
+                write_image(root / split / cls / f"{i}.{ext}", mode, size, 40 + 150 * c)
+    return root

@@ -1,10 +1,9 @@
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from conftest import make_folder, write_image
 from omegaconf import OmegaConf
-from PIL import Image
 
 from poolbench.data import cifar10, digits, folder
 from poolbench.data.errors import DataError
@@ -59,23 +58,6 @@ def test_cache_is_keyed_and_atomic(tmp_path: Path) -> None:
     assert [f.name for f in tmp_path.iterdir()] == [p.name]  # no temp files left behind
 
 
-def _img(path: Path, mode: str, size: tuple[int, int], value: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arr = np.full((size[1], size[0], 3), value, np.uint8)
-    im = Image.fromarray(arr).convert(mode)
-    im.save(path)
-
-
-def make_folder(root: Path) -> Path:
-    modes = [("RGB", (32, 32)), ("L", (20, 40)), ("RGBA", (64, 64)), ("P", (31, 17))]
-    for split in ("train", "test"):
-        for c, cls in enumerate(["cat", "dog"]):
-            for i, (mode, size) in enumerate(modes):
-                ext = "jpg" if mode in ("RGB", "L") else "png"
-                _img(root / split / cls / f"{i}.{ext}", mode, size, 40 + 150 * c)
-    return root
-
-
 def folder_cfg(root: Path, size: int = 32):  # noqa: ANN201
     return OmegaConf.create({"root": str(root), "image_size": size})
 
@@ -110,7 +92,7 @@ def test_folder_errors_are_clear(tmp_path: Path, breakage: str, message: str) ->
         (root / "train" / "emu").mkdir()
         (root / "test" / "emu").mkdir()
     elif breakage == "class_missing_in_test":
-        _img(root / "train" / "owl" / "0.jpg", "RGB", (32, 32), 9)
+        write_image(root / "train" / "owl" / "0.jpg", "RGB", (32, 32), 9)
     elif breakage == "corrupt":
         (root / "test" / "dog" / "1.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(DataError, match=message):

@@ -1,0 +1,146 @@
+"""Bad input: one clear line (what is wrong, the value, the fix), a non-zero exit, before data
+is loaded or training starts, and no half-written run folder."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import FAST, make_folder, read_results, run_cli, wandb_summary, write_image
+
+
+def fails(tmp_path: Path, *args: str, script: str = "train.py", env: dict | None = None) -> str:
+    run_dir = tmp_path / "run"
+    out = run_cli(
+        [script, *args, f"hydra.run.dir={run_dir}", f"data.cache_dir={tmp_path}/c"], env=env
+    )
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    assert not run_dir.exists() or script != "train.py", list(run_dir.rglob("*"))
+    return errors[0]
+
+
+@pytest.mark.parametrize("override", ["head=globl", "pool=median", "data=cifar100", "trainer=tpu"])
+def test_unknown_option_lists_the_choices(override: str, tmp_path: Path) -> None:
+    out = run_cli(["train.py", override, f"hydra.run.dir={tmp_path}/run"])
+    group = override.split("=")[0]
+    assert out.returncode != 0
+    assert f"Could not find '{group}/{override.split('=')[1]}'" in out.stderr
+    assert f"Available options in '{group}'" in out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "pool.kernel_size=16",
+            "blocks.1.pool (MaxPool2d, kernel 16, stride 2, padding 0) turns a",
+        ),
+        (
+            "data.image_size=2",
+            "blocks.1.pool (MaxPool2d, kernel 2, stride 2, padding 0) turns a 32x1x1",
+        ),
+        ("model.hidden=[0,84]", "model.hidden=0 must be a positive whole number"),
+        ("model.channels=[16,-4]", "model.channels=-4 must be a positive whole number"),
+        ("model.channels=16", "model.channels=16 must be a list"),
+        ("data.batch_size=0", "data.batch_size=0 must be a positive whole number"),
+        ("optimizer.lr=abc", "optimizer.lr='abc' must be a number above 0"),
+        ("optimizer.lr=0", "optimizer.lr=0 must be a number above 0"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a positive whole number"),
+        ("data.val_fraction=1.5", "data.val_fraction=1.5 must lie strictly between 0 and 1"),
+        ("data.val_fraction=0", "data.val_fraction=0 must lie strictly between 0 and 1"),
+    ],
+)
+def test_bad_values_are_named_with_a_fix(override: str, message: str, tmp_path: Path) -> None:
+    extra = ["head=flatten"] if "image_size" in override else []
+    assert message in fails(tmp_path, override, *extra)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        ("missing", "is not a folder"),
+        ("no_train", "has no train/ folder"),
+        ("no_classes", "has no class folders"),
+        ("empty_class", "holds no images"),
+        ("class_missing_in_test", "has no folder for class(es) owl"),
+        ("corrupt", "cannot decode image"),
+    ],
+)
+def test_broken_image_folders(breakage: str, message: str, tmp_path: Path) -> None:
+    root = make_folder(tmp_path / "imgs")
+    if breakage == "missing":
+        root = tmp_path / "nope"
+    elif breakage == "no_train":
+        shutil.rmtree(root / "train")
+    elif breakage == "no_classes":
+        for d in (root / "train").iterdir():
+            shutil.rmtree(d)
+    elif breakage == "empty_class":
+        (root / "train" / "emu").mkdir()
+        (root / "test" / "emu").mkdir()
+    elif breakage == "class_missing_in_test":
+        write_image(root / "train" / "owl" / "0.jpg", "RGB", (32, 32), 9)
+    elif breakage == "corrupt":
+        (root / "train" / "dog" / "2.png").write_bytes(b"\x89PNG broken")
+    line = fails(tmp_path, "data=folder", f"data.root={root}")
+    assert message in line
+    if breakage == "corrupt":
+        assert "2.png" in line
+
+
+def test_cifar10_offline_names_three_ways_forward(tmp_path: Path) -> None:
+    # A proxy that refuses at once: what a machine without internet sees, on any machine.
+    offline = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    line = fails(tmp_path, "data=cifar10", f"data.root={tmp_path}/cifar", env=offline)
+    for hint in ("cifar-10-python.tar.gz", "data=folder data.root=", "data=digits"):
+        assert hint in line
+
+
+def test_eval_bad_checkpoints(tmp_path: Path) -> None:
+    assert "does not exist" in fails(tmp_path, f"ckpt_path={tmp_path}/none.ckpt", script="eval.py")
+    junk = tmp_path / "junk.ckpt"
+    junk.write_text("not a checkpoint")
+    assert "is not a readable checkpoint" in fails(tmp_path, f"ckpt_path={junk}", script="eval.py")
+    assert "no checkpoint given" in fails(tmp_path, script="eval.py")
+
+
+def test_eval_names_keys_that_disagree_with_the_checkpoint(tmp_path: Path) -> None:
+    out = run_cli(
+        [
+            "train.py",
+            *FAST,
+            "trainer.max_epochs=1",
+            "logger=csv",
+            f"hydra.run.dir={tmp_path}/train",
+            f"data.cache_dir={tmp_path}/c",
+        ]
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    ckpt = tmp_path / "train/checkpoints/last.ckpt"
+    line = fails(
+        tmp_path, f"ckpt_path={ckpt}", "head=flatten", "pool=avg", *FAST[:3], script="eval.py"
+    )
+    assert "head.name: config 'flatten' vs checkpoint 'global'" in line
+    assert "pool.name: config 'avg' vs checkpoint 'max'" in line
+
+
+def test_divergence_stops_at_the_first_non_finite_loss(tmp_path: Path) -> None:
+    out = run_cli(
+        [
+            "train.py",
+            *FAST,
+            "trainer.max_epochs=20",
+            "optimizer.lr=1e4",
+            f"hydra.run.dir={tmp_path}/run",
+            f"data.cache_dir={tmp_path}/c",
+        ]
+    )
+    assert out.returncode == 2
+    assert "training diverged; lower optimizer.lr (now 10000.0)" in out.stderr
+    r = read_results(tmp_path / "run")
+    assert r["status"] == "failed" and r["epochs"] == 0  # not 20 epochs of NaN
+    assert "NonFiniteLossError" in r["error"]
+    assert wandb_summary(tmp_path / "run")["exit_code"] == 1
