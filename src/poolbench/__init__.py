@@ -1,3 +1,8 @@
 """poolbench: what max vs. average pooling, or flatten vs. global pooling, do to a ConvNet."""
 
 __version__ = "0.1.0"
+
+import time as _time
+
+# When poolbench was first imported: the start of a run, for the start-up time it reports.
+IMPORTED_AT = _time.time()

@@ -9,12 +9,22 @@ import lightning as L
 
 
 class EpochTimer(L.Callback):
-    """Logs seconds per training epoch and training throughput (images/s)."""
+    """Logs seconds per training epoch and training throughput (images/s), and notes how long
+    the process took from start-up to its first training step."""
 
     def __init__(self) -> None:
         self.epoch_seconds: list[float] = []
+        self.startup_seconds: float | None = None
         self._start = 0.0
         self._images = 0
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self.startup_seconds is None:
+            import poolbench
+
+            self.startup_seconds = time.time() - poolbench.IMPORTED_AT
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start, self._images = time.perf_counter(), 0

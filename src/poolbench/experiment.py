@@ -103,6 +103,7 @@ def build_module(cfg: DictConfig, num_classes: int, classes: list[str]) -> Any:
         num_classes=num_classes,
         image_size=cfg.data.image_size,
         classes=classes,
+        label_smoothing=cfg.label_smoothing,
     )
 
 
@@ -261,6 +262,7 @@ def fit_and_test(
                 error=error,
                 best_checkpoint=ckpt.best_model_path if ckpt else None,
                 seconds_per_epoch=_epoch_seconds(trainer),
+                startup_seconds=_timer(trainer).startup_seconds if _timer(trainer) else None,
                 wandb_run_id=wandb_id,
             )
         finish_wandb({"ok": 0, "interrupted": 130}.get(status, 1), status)
@@ -275,10 +277,16 @@ def wandb_run_id(loggers: list[Any]) -> str | None:
     return getattr(wb.experiment, "id", None) if wb is not None else None
 
 
-def _epoch_seconds(trainer: Any) -> float | None:
+def _timer(trainer: Any) -> Any:
     from poolbench.callbacks import EpochTimer
 
-    for cb in getattr(trainer, "callbacks", []):
-        if isinstance(cb, EpochTimer) and cb.epoch_seconds:
-            return round(sum(cb.epoch_seconds) / len(cb.epoch_seconds), 3)
-    return None
+    return next(
+        (cb for cb in getattr(trainer, "callbacks", []) if isinstance(cb, EpochTimer)), None
+    )
+
+
+def _epoch_seconds(trainer: Any) -> float | None:
+    timer = _timer(trainer)
+    if timer is None or not timer.epoch_seconds:
+        return None
+    return round(sum(timer.epoch_seconds) / len(timer.epoch_seconds), 3)

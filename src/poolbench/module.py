@@ -31,6 +31,7 @@ class PoolNetModule(L.LightningModule):
         num_classes: int,
         image_size: int = 32,
         classes: list[str] | None = None,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         # Plain dicts, so checkpoints load with weights_only=True. Not sent to loggers: the run
@@ -61,7 +62,7 @@ class PoolNetModule(L.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         logits = self(x)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "

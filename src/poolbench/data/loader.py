@@ -65,21 +65,30 @@ class InMemoryLoader:
 
 
 def random_crop_flip(x: Tensor, pad: int = 4, generator: torch.Generator | None = None) -> Tensor:
-    """Per-image random crop after zero padding, and random horizontal flip, for a whole batch."""
+    """Per-image random crop after zero padding, and random horizontal flip, for a whole batch.
+
+    As in airbench: images that share a vertical (then horizontal) shift are copied together,
+    2·(2·pad+1) slice copies per batch instead of an index per pixel.
+    """
     b, c, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (b, 1), device=x.device, generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (b, 1), device=x.device, generator=generator)
-    rows = (dy + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (dx + torch.arange(w, device=x.device))[:, None, None, :]
-    batch = torch.arange(b, device=x.device)[:, None, None, None]
-    chan = torch.arange(c, device=x.device)[None, :, None, None]
-    out = padded[batch, chan, rows, cols]
-    flip = torch.rand(b, device=x.device, generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], out.flip(3), out)
+    dev = x.device
+    shifts = torch.randint(0, 2 * pad + 1, (2, b), device=dev, generator=generator)
+    flip = torch.rand(b, device=dev, generator=generator) < 0.5
+    if pad > 0:
+        padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+        rows = torch.empty((b, c, h, w + 2 * pad), dtype=x.dtype, device=dev)
+        for s in range(2 * pad + 1):
+            m = shifts[0] == s
+            rows[m] = padded[m, :, s : s + h, :]
+        x = torch.empty_like(x)
+        for s in range(2 * pad + 1):
+            m = shifts[1] == s
+            x[m] = rows[m, :, :, s : s + w]
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
 def normalize(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
-    m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
-    return (x.float().div_(255) - m) / s
+    """uint8 -> float, (x/255 - mean) / std in one multiply-add."""
+    scale = torch.tensor([1 / (255 * s) for s in std], device=x.device).view(1, -1, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(mean, std, strict=True)], device=x.device)
+    return torch.addcmul(shift.view(1, -1, 1, 1), x.float(), scale)

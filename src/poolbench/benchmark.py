@@ -1,0 +1,314 @@
+"""poolbench against the few lines of plain PyTorch a user would otherwise write.
+
+All rows are measured in one process run, on the same machine, with the same nets, batch size
+and number of steps; warm-up steps are excluded and each figure is the median of repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+NETS = ("flatten", "global")
+
+
+def median_rate(fn: Any, repeats: int) -> float:
+    return statistics.median(fn() for _ in range(repeats))
+
+
+# (a) the hand-written loop -------------------------------------------------------------------
+def plain_loop(head: str, x: Any, y: Any, batch: int, steps: int, warmup: int) -> float:
+    import torch
+    from torch.nn import functional as F
+
+    from poolbench.models.convnet import ConvNet
+
+    torch.manual_seed(0)
+    net = ConvNet(head=head, pool="max")
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
+    perm = torch.randperm(len(x))
+    start = 0.0
+    for step in range(warmup + steps):
+        if step == warmup:
+            start = time.perf_counter()
+        idx = perm[(step * batch) % (len(x) - batch) :][:batch]
+        loss = F.cross_entropy(net(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return steps * batch / (time.perf_counter() - start)
+
+
+# (b) poolbench's Trainer.fit -----------------------------------------------------------------
+def compose(overrides: list[str]) -> Any:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("train", overrides=overrides)
+
+
+def poolbench_fit(overrides: list[str], steps: int, warmup: int, out: Path) -> tuple[float, float]:
+    """Images/s of Trainer.fit with the default callbacks and the CSV logger, and the share of
+    step time spent between steps (fetching, moving and augmenting the next batch)."""
+    import lightning as L
+    from omegaconf import open_dict
+
+    from poolbench.data.datamodule import ImageDataModule
+    from poolbench.experiment import build_module, build_trainer
+    from poolbench.loggers import build_loggers
+
+    class Clock(L.Callback):
+        def __init__(self) -> None:
+            self.starts: list[float] = []
+            self.ends: list[float] = []
+
+        def on_train_batch_start(self, *args: Any) -> None:
+            self.starts.append(time.perf_counter())
+
+        def on_train_batch_end(self, *args: Any) -> None:
+            self.ends.append(time.perf_counter())
+
+    cfg = compose(
+        [
+            *overrides,
+            "logger=csv",
+            f"trainer.max_steps={warmup + steps}",
+            "trainer.limit_val_batches=0",
+            "trainer.num_sanity_val_steps=0",
+            "trainer.enable_progress_bar=false",
+            "trainer.max_epochs=1000",
+        ]
+    )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+        cfg.callbacks.progress_bar = None
+    L.seed_everything(0, verbose=False)
+    dm = ImageDataModule(cfg.data)
+    module = build_module(cfg, dm.num_classes, dm.classes)
+    trainer = build_trainer(cfg, build_loggers(cfg, "bench", None, []), out)
+    clock = Clock()
+    trainer.callbacks.append(clock)
+    trainer.fit(module, datamodule=dm)
+    s, e = clock.starts[warmup:], clock.ends[warmup:]
+    total = e[-1] - s[0]
+    waiting = sum(s[i + 1] - e[i] for i in range(len(s) - 1))
+    return steps * cfg.data.batch_size / total, waiting / total
+
+
+# (c), (d) data only --------------------------------------------------------------------------
+def data_rate(loader: Any, transfer: Any, batches: int, warmup: int) -> float:
+    it = iter(loader)
+    n, start = 0, 0.0
+    for i in range(warmup + batches):
+        if i == warmup:
+            start, n = time.perf_counter(), 0
+        try:
+            batch = next(it)
+        except StopIteration:
+            it = iter(loader)
+            batch = next(it)
+        x, _ = transfer(batch)
+        n += len(x)
+    return n / (time.perf_counter() - start)
+
+
+def torchvision_data(split: Any, batch: int, mean: Any, std: Any) -> Any:
+    from poolbench.data.torchvision_loader import make_loader
+
+    return make_loader(split, batch, True, True, 2, mean, std)
+
+
+def poolbench_data(dm: Any, batch: int) -> tuple[Any, Any]:
+    import lightning as L
+
+    trainer = L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    trainer.state.fn, trainer.training = "fit", True  # so the batch hook augments
+    dm.trainer = trainer
+    return dm.train_dataloader(), lambda b: dm.on_after_batch_transfer(b, 0)
+
+
+# (e) start-up and memory ---------------------------------------------------------------------
+def startup(
+    overrides: list[str], cache: Path, out: Path, batches: int = 20
+) -> tuple[float, float, int]:
+    """Seconds from process start to the first training step (wall clock, measured outside,
+    and as the run reports it), and the run's peak RSS in MB."""
+    cmd = [
+        sys.executable,
+        "train.py",
+        *overrides,
+        "trainer.max_epochs=1",
+        f"trainer.limit_train_batches={batches}",
+        "trainer.limit_val_batches=5",
+        "trainer.limit_test_batches=5",
+        "logger=csv",
+        "trainer.enable_progress_bar=false",
+        f"data.cache_dir={cache}",
+        f"hydra.run.dir={out}",
+    ]
+    t0 = time.time()
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"start-up run failed: {proc.stderr.read()[-2000:]}")
+    results = json.loads((out / "results.json").read_text())
+    python_start = results["startup_seconds"]
+    # the run measures from poolbench's import; add the interpreter's own start
+    interpreter = time_command([sys.executable, "-c", "pass"])
+    return python_start + interpreter, time.time() - t0, usage.ru_maxrss // 1024
+
+
+def time_command(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=ROOT.parent / "shared/data/cifar10-jpg",
+        help="an ImageFolder copy of CIFAR-10; synthetic data when missing",
+    )
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=150, help="timed steps per repeat")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="a smoke run: few steps, synthetic data")
+    p.add_argument(
+        "--speed-options",
+        action="store_true",
+        help="also time model.compile, bf16-mixed and channels_last in (b)",
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps, args.repeats, args.data_root = 5, 1, Path("/nonexistent")
+    warmup = 3 if args.quick else 10
+
+    import torch
+
+    from poolbench.data.datamodule import ImageDataModule
+    from poolbench.data.loader import normalize
+
+    real = (args.data_root / "train").is_dir()
+    tmp = Path(tempfile.mkdtemp(prefix="poolbench-bench-"))
+    data = (
+        ["data=folder", f"data.root={args.data_root}"]
+        if real
+        else ["data=synthetic", "data.n_train=4000", "data.n_test=500"]
+    )
+    data += [f"data.batch_size={args.batch_size}", f"data.cache_dir={tmp}/cache"]
+    rows: list[tuple[str, str]] = []
+    print(
+        f"data: {'CIFAR-10 JPEGs at ' + str(args.data_root) if real else 'synthetic'}; "
+        f"batch {args.batch_size}; {args.steps} timed steps after {warmup} warm-up; median of "
+        f"{args.repeats}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+
+    # (e) first, while no cache exists: the cold start decodes the images
+    batches = 3 if args.quick else 20
+    cold = startup(data, tmp / "cache-e", tmp / "cold", batches)
+    warm = startup(data, tmp / "cache-e", tmp / "warm", batches)
+    import_lightning = statistics.median(
+        time_command([sys.executable, "-c", "import lightning"]) for _ in range(3)
+    )
+    help_s = time_command([sys.executable, "train.py", "--help"])
+
+    cfg = compose(data)
+    dm = ImageDataModule(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    x = normalize(dm.train.x, dm.mean, dm.std)
+    y = dm.train.y
+    for head in NETS:
+        a = median_rate(
+            lambda h=head: plain_loop(h, x, y, args.batch_size, args.steps, warmup), args.repeats
+        )
+        fits = [
+            poolbench_fit([*data, f"head={head}"], args.steps, warmup, tmp / f"b-{head}-{i}")
+            for i in range(args.repeats)
+        ]
+        b = statistics.median(f[0] for f in fits)
+        wait = statistics.median(f[1] for f in fits)
+        rows.append((f"(a) plain PyTorch loop, {head} net", f"{a:,.0f} img/s"))
+        rows.append(
+            (
+                f"(b) poolbench Trainer.fit, {head} net",
+                f"{b:,.0f} img/s   b/a = {b / a:.2f}   data wait {100 * wait:.1f}% of step time",
+            )
+        )
+        if args.speed_options:
+            for label, extra in [
+                ("model.compile=true", ["model.compile=true"]),
+                ("precision=bf16-mixed", ["trainer.precision=bf16-mixed"]),
+                ("channels_last", ["data.channels_last=true"]),
+            ]:
+                r = statistics.median(
+                    poolbench_fit(
+                        [*data, f"head={head}", *extra], args.steps, warmup, tmp / f"o-{head}-{i}"
+                    )[0]
+                    for i in range(args.repeats)
+                )
+                rows.append((f"    with {label}", f"{r:,.0f} img/s   x{r / b:.2f} vs. default"))
+
+    c = median_rate(
+        lambda: data_rate(
+            torchvision_data(dm.train, args.batch_size, dm.mean, dm.std),
+            lambda bt: bt,
+            args.steps,
+            warmup,
+        ),
+        args.repeats,
+    )
+    d = median_rate(
+        lambda: data_rate(*poolbench_data(dm, args.batch_size), args.steps, warmup), args.repeats
+    )
+    rows.append(
+        (
+            "(c) torchvision dataset + PIL transforms + DataLoader(2 workers), data only",
+            f"{c:,.0f} img/s",
+        )
+    )
+    rows.append(
+        (
+            "(d) poolbench in-memory loader + batched crop/flip/normalize, data only",
+            f"{d:,.0f} img/s   d/c = {d / c:.1f}",
+        )
+    )
+    rows.append(("(e) start-up to first training step, cold (decode + cache)", f"{cold[0]:.1f} s"))
+    rows.append(
+        (
+            "(e) start-up to first training step, warm (cache hit)",
+            f"{warm[0]:.1f} s   framework share {warm[0] - import_lightning:+.1f} s",
+        )
+    )
+    rows.append(("(e) python -c 'import lightning'", f"{import_lightning:.1f} s"))
+    rows.append(("(e) python train.py --help", f"{help_s:.2f} s"))
+    rows.append(("(e) peak RSS of a training run", f"{max(cold[2], warm[2]):,} MB"))
+    width = max(len(r[0]) for r in rows)
+    print("\n".join(f"{name:<{width}}  {value}" for name, value in rows))
+
+
+if __name__ == "__main__":
+    main()
