@@ -139,11 +139,17 @@ def record_cost(
 
     flat = {f"params/{k}": v for k, v in cost["params"].items()}
     flat["flops/forward"] = cost["flops_per_image"]
+    flat.update(cost.get("batch", {}))
     for lg in loggers:
         lg.log_hyperparams({**choices, **flat, "config": plain(cfg)})
     wb = wandb_logger(loggers)
     if wb is not None and wb.experiment is not None and hasattr(wb.experiment, "summary"):
         wb.experiment.summary.update(flat)  # flat scalars: W&B scatter/parallel panels use them
+
+
+def is_torchrun_or_slurm() -> bool:
+    """Processes started outside Lightning: it launches none, so nothing to pin."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) > 1
 
 
 def is_multirun() -> bool:
@@ -228,12 +234,22 @@ def fit_and_test(
     start, status, error = time.time(), "failed", None
     metrics: dict[str, Any] = {}
     trainer, wandb_id = None, None
+    environ_before = dict(os.environ)
     try:
         tags = [f"{g}:{choices[g]}" for g in ("head", "pool", "data") if g in choices]
         loggers = build_loggers(cfg, job_name(), sweep_group(), tags, resume_id)
-        record_cost(loggers, cfg, choices, cost)
-        wandb_id = wandb_run_id(loggers)
         trainer = build_trainer(cfg, loggers, run_dir)
+        batch = {
+            "batch/per_device": cfg.data.batch_size,
+            "batch/global": cfg.data.batch_size * trainer.world_size,
+        }
+        if trainer.is_global_zero:  # other DDP ranks hold dummy loggers
+            record_cost(loggers, cfg, choices, {**cost, "batch": batch})
+        wandb_id = wandb_run_id(loggers)
+        if trainer.world_size > 1 and trainer.is_global_zero and not is_torchrun_or_slurm():
+            from poolbench.distributed import pin_children_to_job
+
+            pin_children_to_job(run_dir, list(HydraConfig.get().overrides.task))
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
         metrics.update(trainer.callback_metrics)
         best = "best" if trainer.checkpoint_callback is not None else None
@@ -266,6 +282,10 @@ def fit_and_test(
                 wandb_run_id=wandb_id,
             )
         finish_wandb({"ok": 0, "interrupted": 130}.get(status, 1), status)
+        if trainer is not None and trainer.world_size > 1 and not is_torchrun_or_slurm():
+            from poolbench.distributed import end_job
+
+            end_job(environ_before)
     return metrics.get(cfg.get("optimized_metric", "val/acc_best"))
 
 

@@ -1,0 +1,97 @@
+"""Hydra and DDP in one job: every process of a job must agree on one run folder, and only
+rank zero writes Hydra's own files. Registered as OmegaConf resolvers used by conf/hydra/.
+
+Three ways processes start:
+- Lightning's DDP launcher re-runs the script for ranks 1..N-1 with `hydra.run.dir` set to the
+  job's folder (see `pin_children_to_job`): children inherit POOLBENCH_RUN_STAMP;
+- torchrun starts every rank itself: they share the agent process, whose start time is the stamp;
+- SLURM starts every task itself: the job id (and step) is the stamp.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+STAMP_ENV = "POOLBENCH_RUN_STAMP"
+
+
+def rank() -> int:
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def _process_start(pid: int) -> float | None:
+    """Start time of a process (Linux), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def run_stamp() -> str:
+    """The run folder's name, the same in every process of one job."""
+    if stamp := os.environ.get(STAMP_ENV):
+        return stamp
+    if "TORCHELASTIC_RUN_ID" in os.environ and (started := _process_start(os.getppid())):
+        stamp = datetime.fromtimestamp(started).strftime("%Y-%m-%d_%H-%M-%S")
+        stamp += f"-torchrun{os.getppid()}"
+    elif int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in os.environ:
+        stamp = f"slurm-{os.environ['SLURM_JOB_ID']}-{os.environ.get('SLURM_STEP_ID', '0')}"
+    else:
+        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
+    os.environ[STAMP_ENV] = stamp  # Lightning's DDP children inherit it
+    return stamp
+
+
+def job_name(default: str) -> str:
+    """Rank zero logs to <default>.log; other ranks to <default>_rank<N>.log beside it."""
+    return default if rank() == 0 else f"{default}_rank{rank()}"
+
+
+def output_subdir(default: str) -> str | None:
+    """Only rank zero writes .hydra/ (the composed config and overrides)."""
+    return default if rank() == 0 else None
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("poolbench.stamp", run_stamp, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("poolbench.job_name", job_name, replace=True)
+    OmegaConf.register_new_resolver("poolbench.output_subdir", output_subdir, replace=True)
+
+
+def pin_children_to_job(run_dir: Path, overrides: list[str]) -> None:
+    """Before Lightning's DDP launcher re-runs this script for the other ranks: make it run this
+    job (its own overrides, no -m and no sweep lists) in this job's folder, instead of the
+    command line it was started with (which, under -m, would start a new sweep per rank)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    sys.argv = [sys.argv[0], *overrides]
+    hc = HydraConfig.get()
+    # Lightning appends hydra.run.dir=<HydraConfig run.dir>: point that at this job's folder.
+    OmegaConf.set_readonly(hc, False)
+    hc.run.dir = str(run_dir)
+    OmegaConf.set_readonly(hc, True)
+
+
+def end_job(environ_before: dict[str, str]) -> None:
+    """After a DDP job launched by Lightning: close the process group and drop the variables the
+    launcher set (LOCAL_RANK, WORLD_SIZE, MASTER_PORT, …), so the next job of a sweep in this
+    process launches its own ranks instead of joining a finished group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    for key in set(os.environ) - set(environ_before):
+        del os.environ[key]
+    os.environ.update(environ_before)
