@@ -110,6 +110,9 @@ def summarize(jobs: list[Job]) -> list[dict[str, Any]]:
                     j.metric("val/acc_best") for j in ok if j.metric("val/acc_best") is not None
                 ],
                 "test_acc": [j.metric("test/acc") for j in ok if j.metric("test/acc") is not None],
+                "knn_acc": [
+                    j.metric("embed/knn_acc") for j in ok if j.metric("embed/knn_acc") is not None
+                ],
                 "s_per_epoch": statistics.fmean([s for s in per_epoch if s])
                 if any(per_epoch)
                 else None,
@@ -161,6 +164,7 @@ def write_csv(jobs: list[Job], path: Path) -> None:
 
 def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> str:
     variants = any(r["variant"] for r in rows)
+    knn = any(r["knn_acc"] for r in rows)
     head = [
         "head",
         "pool",
@@ -169,6 +173,7 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
         "MFLOPs/image",
         "val/acc_best %",
         "test/acc %",
+        *(["kNN acc %"] if knn else []),
         "s/epoch",
         "jobs ok",
     ]
@@ -189,6 +194,7 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
             f"{r['mflops']:.2f}",
             fmt(r["val_acc_best"]),
             fmt(r["test_acc"]),
+            *([fmt(r["knn_acc"])] if knn else []),
             f"{r['s_per_epoch']:.1f}" if r["s_per_epoch"] else "–",
             f"{r['ok']}/{r['jobs']}",
         ]
@@ -302,14 +308,35 @@ def report(sweep_dir: Path) -> Path:
     return out
 
 
+def write_doc(sweep_dirs: list[Path], doc: Path, preface: str) -> None:
+    """One markdown page for several sweeps, with their plots copied beside it (docs/)."""
+    import shutil
+
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    parts = [preface.rstrip() + "\n"] if preface else []
+    for d in sweep_dirs:
+        text = (d / "report.md").read_text()
+        for png in ("accuracy_vs_params.png", "curves.png"):
+            shutil.copy(d / png, doc.parent / f"{d.name}_{png}")
+            text = text.replace(f"]({png})", f"]({d.name}_{png})")
+        parts.append(text.replace("# Sweep report: ", "## Sweep: ", 1))
+    doc.write_text("\n".join(parts))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dirs", nargs="+", type=Path, help="sweep folder(s) under outputs/")
+    parser.add_argument("--doc", type=Path, help="also write one page for all sweeps here")
+    parser.add_argument("--preface", type=Path, help="markdown to open the --doc page with")
     args = parser.parse_args(argv)
     for d in args.sweep_dirs:
         out = report(d)
         print(out.read_text())
         print(f"wrote {out}, results.csv, accuracy_vs_params.png, curves.png in {d}")
+    if args.doc:
+        preface = args.preface.read_text() if args.preface else ""
+        write_doc(args.sweep_dirs, args.doc, preface)
+        print(f"wrote {args.doc}")
 
 
 if __name__ == "__main__":
