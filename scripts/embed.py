@@ -17,15 +17,13 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def main(overrides: list[str]) -> int:
-    from hydra import compose, initialize_config_dir
-
+    from poolbench.config import compose
     from poolbench.errors import UserError
 
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)
         return 0
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("embed", overrides=overrides)
+    cfg = compose("embed", overrides)
     try:
         from poolbench.embed import embed
 

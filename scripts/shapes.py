@@ -21,16 +21,14 @@ def shape_str(shape: tuple[int, ...]) -> str:
 
 
 def main(overrides: list[str]) -> int:
-    from hydra import compose, initialize_config_dir
-
     from poolbench.checks import validate
+    from poolbench.config import compose
     from poolbench.errors import UserError
 
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)
         return 0
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose("train", overrides)
     try:
         validate(cfg)  # a vanishing map is reported here, at its layer
         from poolbench.data.datamodule import SOURCES

@@ -40,16 +40,15 @@ def photo_mode(argv: list[str]) -> None:
 
 
 def checkpoint_mode(overrides: list[str]) -> None:
-    from hydra import compose, initialize_config_dir
     from omegaconf import open_dict
 
+    from poolbench.config import compose
     from poolbench.data.datamodule import ImageDataModule
     from poolbench.eval import read_checkpoint
     from poolbench.module import PoolNetModule
     from poolbench.pictures import activations_figure, spread_indices
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("eval", overrides=[o for o in overrides if not o.startswith("out=")])
+    cfg = compose("eval", [o for o in overrides if not o.startswith("out=")])
     out = next((Path(o[4:]) for o in overrides if o.startswith("out=")), None)
     ckpt = read_checkpoint(cfg.ckpt_path)
     module = PoolNetModule(**ckpt["hyper_parameters"])

@@ -50,13 +50,9 @@ def plain_loop(head: str, x: Any, y: Any, batch: int, steps: int, warmup: int) -
 
 # (b) poolbench's Trainer.fit -----------------------------------------------------------------
 def compose(overrides: list[str]) -> Any:
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from poolbench.config import compose as compose_config
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("train", overrides=overrides)
+    return compose_config("train", overrides)
 
 
 def poolbench_fit(overrides: list[str], steps: int, warmup: int, out: Path) -> tuple[float, float]:

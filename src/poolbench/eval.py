@@ -10,7 +10,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from poolbench.checks import ConfigError
-from poolbench.train import CONF_DIR, answer_user_errors
+from poolbench.config import CONF_DIR
+from poolbench.train import answer_user_errors
 
 MODEL_GROUPS = ("model", "head", "pool")
 
