@@ -128,3 +128,43 @@ def test_slurm_config_matches_the_trainer(tmp_path: Path) -> None:
     import signal
 
     assert env.requeue_signal == signal.SIGUSR1
+
+
+def _children_running(marker: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in cmd and "train_ddp_process_1" in cmd:
+                pids.append(int(proc.name))
+    return pids
+
+
+def test_a_dying_rank_fails_the_job_promptly(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    cmd = [
+        sys.executable,
+        "train.py",
+        *DDP,
+        "data.n_train=4000",
+        "trainer.max_epochs=50",
+        f"hydra.run.dir={tmp_path}/run",
+        f"data.cache_dir={tmp_path}/cache",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "run/checkpoints/last.ckpt").exists():
+        time.sleep(0.2)  # wait until training is under way
+    children = _children_running(str(tmp_path))
+    assert children, "no rank-1 process found"
+    os.kill(children[0], signal.SIGKILL)
+    killed_at = time.time()
+    proc.wait(timeout=60)  # never hangs
+    assert time.time() - killed_at < 30
+    assert proc.returncode != 0
