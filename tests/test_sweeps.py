@@ -79,16 +79,33 @@ def test_two_heads_by_two_pools(tmp_path: Path) -> None:
 
 
 def test_failing_job_leaves_the_others_complete(tmp_path: Path) -> None:
-    out = sweep(tmp_path, "optimizer.lr=1e12,0.002", epochs=4)  # the first job diverges
+    out = sweep(tmp_path, "optimizer.lr=0.002,1e12,0.003", epochs=4)  # the middle one diverges
     assert out.returncode != 0  # Hydra reports the failure once every job has run
-    bad, good = read_results(tmp_path / "sweep/0"), read_results(tmp_path / "sweep/1")
+    first, bad, last = (read_results(tmp_path / f"sweep/{i}") for i in range(3))
     assert bad["status"] == "failed" and "NonFiniteLossError" in bad["error"]
-    assert good["status"] == "ok" and good["metrics"]["test/acc"] > 0.2
-    assert wandb_summary(tmp_path / "sweep/0")["exit_code"] == 1
-    assert wandb_summary(tmp_path / "sweep/1")["state"] == "finished"
+    for good in (first, last):
+        assert good["status"] == "ok" and good["metrics"]["test/acc"] > 0.2
+    assert wandb_summary(tmp_path / "sweep/1")["exit_code"] == 1
+    assert wandb_summary(tmp_path / "sweep/2")["state"] == "finished"
     text = report(tmp_path / "sweep").read_text()
     assert "## Failed jobs" in text and "NonFiniteLossError" in text
-    assert "optimizer.lr=0.002" in text
+    assert "optimizer.lr=0.003" in text
+
+
+def test_parallel_jobs_share_the_cores(tmp_path: Path) -> None:
+    import os
+
+    import torch
+
+    from poolbench.experiment import limit_threads
+
+    make_cfg(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.mode=MULTIRUN"], tmp_path)
+    before = torch.get_num_threads()
+    try:
+        limit_threads()
+        assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) // 2)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_submitit_local_launcher(tmp_path: Path) -> None:

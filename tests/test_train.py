@@ -92,3 +92,19 @@ def test_activation_pictures_from_a_checkpoint(trained: Path, tmp_path: Path) ->
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / "act.png").stat().st_size > 20_000
+
+
+def test_torchvision_reference_loader_trains(tmp_path: Path) -> None:
+    cfg = make_cfg(
+        [
+            *FAST,
+            "data.loader=torchvision",
+            "data.augment=true",
+            "logger=csv",
+            "trainer.max_epochs=3",
+        ],
+        tmp_path,
+        cache=tmp_path / "cache",
+    )
+    assert train(cfg) > 0.2
+    assert read_results(tmp_path)["status"] == "ok"
