@@ -68,7 +68,7 @@ class PoolNetModule(L.LightningModule):
                 f"loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "
                 f"training diverged; lower optimizer.lr (now {self.hparams.optimizer.get('lr')})"
             )
-        self.train_acc(logits, y)
+        self.train_acc.update(logits, y)  # the epoch value is computed once, at epoch end
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss

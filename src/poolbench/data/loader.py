@@ -67,24 +67,19 @@ class InMemoryLoader:
 def random_crop_flip(x: Tensor, pad: int = 4, generator: torch.Generator | None = None) -> Tensor:
     """Per-image random crop after zero padding, and random horizontal flip, for a whole batch.
 
-    As in airbench: images that share a vertical (then horizontal) shift are copied together,
-    2·(2·pad+1) slice copies per batch instead of an index per pixel.
+    One gather: each output pixel's source index in the padded image, with the shift and the
+    mirror folded into the index, so the batch is read once whatever the padding.
     """
     b, c, h, w = x.shape
     dev = x.device
-    shifts = torch.randint(0, 2 * pad + 1, (2, b), device=dev, generator=generator)
-    flip = torch.rand(b, device=dev, generator=generator) < 0.5
-    if pad > 0:
-        padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-        rows = torch.empty((b, c, h, w + 2 * pad), dtype=x.dtype, device=dev)
-        for s in range(2 * pad + 1):
-            m = shifts[0] == s
-            rows[m] = padded[m, :, s : s + h, :]
-        x = torch.empty_like(x)
-        for s in range(2 * pad + 1):
-            m = shifts[1] == s
-            x[m] = rows[m, :, :, s : s + w]
-    return torch.where(flip[:, None, None, None], x.flip(3), x)
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, b, 1), device=dev, generator=generator)
+    flip = torch.rand(b, 1, device=dev, generator=generator) < 0.5
+    cols = torch.arange(w, device=dev).expand(b, w)
+    cols = torch.where(flip, w - 1 - cols, cols) + dx  # (b, w)
+    rows = torch.arange(h, device=dev).expand(b, h) + dy  # (b, h)
+    index = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).view(b, 1, h * w)
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad)).flatten(2)
+    return padded.gather(2, index.expand(b, c, h * w)).view(b, c, h, w)
 
 
 def normalize(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
