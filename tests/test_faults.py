@@ -39,7 +39,8 @@ def run(cmd: list[str]) -> subprocess.CompletedProcess:
 
 
 def runs(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "outputs" / "resumable").iterdir())
+    root = tmp_path / "outputs" / "resumable"
+    return sorted(root.iterdir()) if root.is_dir() else []
 
 
 def test_sigterm_then_resume_latest_matches_an_uninterrupted_run(tmp_path: Path) -> None:
@@ -131,3 +132,42 @@ def test_secrets_in_the_environment_are_never_logged(tmp_path: Path) -> None:
     assert any(p.suffix == ".wandb" for p in files) and any(p.name == "results.json" for p in files)
     leaked = [str(p) for p in files if secret.encode() in p.read_bytes()]
     assert leaked == []
+
+
+def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        command(tmp_path, "trainer.max_epochs=30"),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "WANDB_SILENT": "true"},
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if runs(tmp_path) and (runs(tmp_path)[0] / "checkpoints/last.ckpt").exists():
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=300)
+    run_dir = runs(tmp_path)[0]
+    r = read_results(run_dir)
+    assert proc.returncode != 0 and r["status"] == "interrupted", r
+    assert (run_dir / "checkpoints/interrupted.ckpt").is_file()
+    assert wandb_summary(run_dir)["summary"]["status"] == "interrupted"
+
+
+def test_run_folders_are_unique_and_shared_by_a_jobs_ranks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from poolbench.distributed import STAMP_ENV, run_stamp
+
+    stamps = set()
+    for _ in range(3):
+        monkeypatch.delenv(STAMP_ENV, raising=False)
+        stamps.add(run_stamp())
+    assert len(stamps) == 3  # microseconds: two runs started in one second still differ
+    monkeypatch.setenv(STAMP_ENV, "2026-01-01_00-00-00-1")  # what Lightning's ranks inherit
+    assert run_stamp() == "2026-01-01_00-00-00-1"
+    monkeypatch.delenv(STAMP_ENV)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")  # torchrun ranks share their agent
+    first = run_stamp()
+    monkeypatch.delenv(STAMP_ENV)
+    assert run_stamp() == first and first.endswith(f"-torchrun{os.getppid()}")

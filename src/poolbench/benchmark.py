@@ -96,6 +96,7 @@ def poolbench_fit(overrides: list[str], steps: int, warmup: int, out: Path) -> t
         cfg.paths.output_dir = str(out)
         cfg.callbacks.progress_bar = None
         cfg.callbacks.model_summary = None  # runs before the timed steps; only clutters output
+        cfg.trainer.enable_model_summary = False
     L.seed_everything(0, verbose=False)
     dm = ImageDataModule(cfg.data)
     module = build_module(cfg, dm.num_classes, dm.classes)
