@@ -3,7 +3,7 @@ rank zero writes Hydra's own files. Registered as OmegaConf resolvers used by co
 
 Three ways processes start:
 - Lightning's DDP launcher re-runs the script for ranks 1..N-1 with `hydra.run.dir` set to the
-  job's folder (see `pin_children_to_job`): children inherit POOLBENCH_RUN_STAMP;
+  job's folder (see `pin_children_to_job`);
 - torchrun starts every rank itself: they share the agent process, whose start time is the stamp;
 - SLURM starts every task itself: the job id (and step) is the stamp.
 """
@@ -17,8 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 from omegaconf import OmegaConf
-
-STAMP_ENV = "POOLBENCH_RUN_STAMP"
 
 
 def rank() -> int:
@@ -40,9 +38,8 @@ def _process_start(pid: int) -> float | None:
 
 
 def run_stamp() -> str:
-    """The run folder's name, the same in every process of one job."""
-    if stamp := os.environ.get(STAMP_ENV):
-        return stamp
+    """The run folder's name, the same in every process of one job. Nothing is written to the
+    environment: processes this one starts later must get folders of their own."""
     if "TORCHELASTIC_RUN_ID" in os.environ and (started := _process_start(os.getppid())):
         stamp = datetime.fromtimestamp(started).strftime("%Y-%m-%d_%H-%M-%S")
         stamp += f"-torchrun{os.getppid()}"
@@ -50,7 +47,6 @@ def run_stamp() -> str:
         stamp = f"slurm-{os.environ['SLURM_JOB_ID']}-{os.environ.get('SLURM_STEP_ID', '0')}"
     else:
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
-    os.environ[STAMP_ENV] = stamp  # Lightning's DDP children inherit it
     return stamp
 
 
