@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install train eval test test-slow lint format report benchmark clean
+.PHONY: install train eval test lint format report benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,6 @@ eval: $(STAMP)  ## make eval ARGS="ckpt_path=outputs/train/<run>/checkpoints/las
 
 test: $(STAMP)  ## the default (fast) suite
 	$(PY) -m pytest -q $(ARGS)
-
-test-slow: $(STAMP)  ## longer real-data runs
-	$(PY) -m pytest -q -m slow $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
