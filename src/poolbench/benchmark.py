@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
             for label, extra in [
                 ("model.compile=true", ["model.compile=true"]),
                 ("precision=bf16-mixed", ["trainer.precision=bf16-mixed"]),
-                ("channels_last", ["data.channels_last=true"]),
+                ("data.channels_last=false", ["data.channels_last=false"]),
             ]:
                 r = statistics.median(
                     poolbench_fit(
