@@ -59,7 +59,7 @@ def checkpoint_mode(overrides: list[str]) -> None:
     dm.prepare_data()
     dm.setup("test")
     idx = spread_indices(dm.test.y)
-    x, y = dm.on_after_batch_transfer((dm.test.x[idx], dm.test.y[idx]), 0)
+    x, y = dm.normalize(dm.test.x[idx]), dm.test.y[idx]
     preds = module(x).argmax(1)
     titles = [f"{dm.classes[t]} → {dm.classes[p]}" for t, p in zip(y, preds, strict=True)]
     fig = activations_figure(module.net, x, titles)

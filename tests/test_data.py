@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from poolbench.data import cifar10, digits, folder
 from poolbench.data.errors import DataError
-from poolbench.data.loader import EpochSampler, random_crop_flip
+from poolbench.data.loader import EpochSampler, ImageStore, InMemoryLoader, Normalizer
 from poolbench.data.tensors import ImageSet, Split, cache_path, load_or_build
 
 
@@ -32,21 +32,52 @@ def test_sampler_shards_across_ranks() -> None:
 
 
 def test_crop_flip_gives_shifted_mirrored_windows() -> None:
-    x = torch.randint(1, 255, (32, 3, 8, 8), dtype=torch.uint8)
-    out = random_crop_flip(x, pad=2, generator=torch.Generator().manual_seed(0))
+    x = torch.randint(1, 255, (32, 3, 8, 7), dtype=torch.uint8)
+    store = ImageStore(x, pad=2, mirror=True)
+
+    def augment(seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return store.gather(store.starts(torch.arange(32), g)).permute(0, 3, 1, 2)
+
+    out = augment(0)
     assert out.shape == x.shape and out.dtype == torch.uint8
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
-    flipped = 0
+    flipped, shifts = 0, set()
     for i in range(len(x)):
-        windows = [padded[i, :, dy : dy + 8, dx : dx + 8] for dy in range(5) for dx in range(5)]
-        plain = any(torch.equal(out[i], w) for w in windows)
-        mirrored = any(torch.equal(out[i], w.flip(2)) for w in windows)
+        windows = {
+            (dy, dx): padded[i, :, dy : dy + 8, dx : dx + 7] for dy in range(5) for dx in range(5)
+        }
+        plain = [k for k, w in windows.items() if torch.equal(out[i], w)]
+        mirrored = [k for k, w in windows.items() if torch.equal(out[i], w.flip(2))]
         assert plain or mirrored, i
-        flipped += mirrored and not plain
+        flipped += bool(mirrored) and not plain
+        shifts.update(plain or mirrored)
     assert 4 < flipped < 28  # about half are mirrored
+    assert len(shifts) > 10  # and shifts vary
     # The same generator seed gives the same augmentation (exact resume relies on it).
-    again = random_crop_flip(x, pad=2, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(out, again)
+    assert torch.equal(out, augment(0)) and not torch.equal(out, augment(1))
+    plain_store = ImageStore(x)  # no padding, no mirror: the images themselves
+    assert torch.equal(
+        plain_store.gather(plain_store.starts(torch.tensor([5, 0]))).permute(0, 3, 1, 2), x[[5, 0]]
+    )
+
+
+def test_loader_normalizes_to_channels_last_like_the_reference() -> None:
+    x = torch.randint(0, 256, (10, 3, 6, 6), dtype=torch.uint8)
+    y = torch.arange(10)
+    mean, std = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
+    loader = InMemoryLoader(
+        ImageStore(x), y, EpochSampler(10, 4, shuffle=False), Normalizer(mean, std, (6, 6))
+    )
+    batches = list(loader)
+    assert [len(b[1]) for b in batches] == [4, 4, 2]
+    xb, yb = batches[1]
+    assert xb.is_contiguous(memory_format=torch.channels_last) and xb.dtype == torch.float32
+    expected = (x[4:8].float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(
+        std
+    ).view(1, 3, 1, 1)
+    torch.testing.assert_close(xb, expected)
+    assert yb.tolist() == [4, 5, 6, 7]
 
 
 def test_cache_is_keyed_and_atomic(tmp_path: Path) -> None:

@@ -30,29 +30,6 @@ def median_rate(fn: Any, repeats: int) -> float:
     return statistics.median(fn() for _ in range(repeats))
 
 
-# (a) the hand-written loop -------------------------------------------------------------------
-def plain_loop(head: str, x: Any, y: Any, batch: int, steps: int, warmup: int) -> float:
-    import torch
-    from torch.nn import functional as F
-
-    from poolbench.models.convnet import ConvNet
-
-    torch.manual_seed(0)
-    net = ConvNet(head=head, pool="max")
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
-    perm = torch.randperm(len(x))
-    start = 0.0
-    for step in range(warmup + steps):
-        if step == warmup:
-            start = time.perf_counter()
-        idx = perm[(step * batch) % (len(x) - batch) :][:batch]
-        loss = F.cross_entropy(net(x[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return steps * batch / (time.perf_counter() - start)
-
-
 # (b) poolbench's Trainer.fit -----------------------------------------------------------------
 def compose(overrides: list[str]) -> Any:
     from poolbench.config import compose as compose_config
@@ -112,18 +89,22 @@ def poolbench_fit(overrides: list[str], steps: int, warmup: int, out: Path) -> t
 
 # (c), (d) data only --------------------------------------------------------------------------
 def data_rate(loader: Any, transfer: Any, batches: int, warmup: int) -> float:
-    it = iter(loader)
-    n, start = 0, 0.0
-    for i in range(warmup + batches):
-        if i == warmup:
-            start, n = time.perf_counter(), 0
-        try:
-            batch = next(it)
-        except StopIteration:
-            it = iter(loader)
-            batch = next(it)
-        x, _ = transfer(batch)
-        n += len(x)
+    """Images/s over `batches` batches from a fresh pass, so each epoch's start-up (shuffling,
+    drawing the crops, refilling workers) is counted; the warm-up pass before it is not."""
+
+    def take(k: int) -> int:
+        n, it = 0, iter(loader)
+        for _ in range(k):
+            batch = next(it, None)
+            if batch is None:
+                it = iter(loader)
+                batch = next(it)
+            n += len(transfer(batch)[0])
+        return n
+
+    take(warmup)
+    start = time.perf_counter()
+    n = take(batches)
     return n / (time.perf_counter() - start)
 
 
@@ -133,19 +114,8 @@ def torchvision_data(split: Any, batch: int, mean: Any, std: Any) -> Any:
     return make_loader(split, batch, True, True, 2, mean, std)
 
 
-def poolbench_data(dm: Any, batch: int) -> tuple[Any, Any]:
-    import lightning as L
-
-    trainer = L.Trainer(
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-    )
-    trainer.state.fn, trainer.training = "fit", True  # so the batch hook augments
-    dm.trainer = trainer
-    return dm.train_dataloader(), lambda b: dm.on_after_batch_transfer(b, 0)
+def poolbench_data(dm: Any) -> tuple[Any, Any]:
+    return dm.train_dataloader(), lambda b: b  # batches come out augmented and normalized
 
 
 # (e) start-up and memory ---------------------------------------------------------------------
@@ -187,48 +157,11 @@ def time_command(cmd: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--data-root",
-        type=Path,
-        default=ROOT.parent / "shared/data/cifar10-jpg",
-        help="an ImageFolder copy of CIFAR-10; synthetic data when missing",
-    )
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=150, help="timed steps per repeat")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="a smoke run: few steps, synthetic data")
-    p.add_argument(
-        "--speed-options",
-        action="store_true",
-        help="also time model.compile, bf16-mixed and channels_last in (b)",
-    )
-    args = p.parse_args(argv)
-    if args.quick:
-        args.steps, args.repeats, args.data_root = 5, 1, Path("/nonexistent")
-    warmup = 3 if args.quick else 10
-
-    import torch
-
+def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple[str, str]]:
+    from poolbench import plain
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.data.loader import normalize
 
-    real = (args.data_root / "train").is_dir()
-    tmp = Path(tempfile.mkdtemp(prefix="poolbench-bench-"))
-    data = (
-        ["data=folder", f"data.root={args.data_root}"]
-        if real
-        else ["data=synthetic", "data.n_train=4000", "data.n_test=500"]
-    )
-    data += [f"data.batch_size={args.batch_size}", f"data.cache_dir={tmp}/cache"]
     rows: list[tuple[str, str]] = []
-    print(
-        f"data: {'CIFAR-10 JPEGs at ' + str(args.data_root) if real else 'synthetic'}; "
-        f"batch {args.batch_size}; {args.steps} timed steps after {warmup} warm-up; median of "
-        f"{args.repeats}; torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
-
     # (e) first, while no cache exists: the cold start decodes the images
     batches = 3 if args.quick else 20
     cold = startup(data, tmp / "cache-e", tmp / "cold", batches)
@@ -238,15 +171,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     help_s = time_command([sys.executable, "train.py", "--help"])
 
-    cfg = compose(data)
-    dm = ImageDataModule(cfg.data)
+    dm = ImageDataModule(compose(data).data)
     dm.prepare_data()
     dm.setup("fit")
-    x = normalize(dm.train.x, dm.mean, dm.std)
+    x = dm.normalize(dm.train.x).contiguous()  # the plain NCHW tensor a user would write
     y = dm.train.y
     for head in NETS:
         a = median_rate(
-            lambda h=head: plain_loop(h, x, y, args.batch_size, args.steps, warmup), args.repeats
+            lambda h=head: plain.images_per_second(h, x, y, args.batch_size, args.steps, warmup),
+            args.repeats,
         )
         # (b) as a user runs it (crop/flip augmentation, label smoothing), and doing exactly
         # (a)'s work (no augmentation, plain cross-entropy): the framework's own cost.
@@ -271,17 +204,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
         if args.speed_options:
-            for label, extra in [
-                ("model.compile=true", ["model.compile=true"]),
-                ("precision=bf16-mixed", ["trainer.precision=bf16-mixed"]),
-                ("data.channels_last=false", ["data.channels_last=false"]),
-            ]:
-                r = statistics.median(
-                    poolbench_fit(
-                        [*data, f"head={head}", *extra], args.steps, warmup, tmp / f"o-{head}-{i}"
-                    )[0]
-                    for i in range(args.repeats)
-                )
+            for label, extra in SPEED_OPTIONS:
+                r, _ = fit_rates([*data, f"head={head}", *extra], args, warmup, tmp / f"o-{head}")
                 rows.append((f"    with {label}", f"{r:,.0f} img/s   x{r / b:.2f} vs. default"))
 
     c = median_rate(
@@ -293,9 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         args.repeats,
     )
-    d = median_rate(
-        lambda: data_rate(*poolbench_data(dm, args.batch_size), args.steps, warmup), args.repeats
-    )
+    d = median_rate(lambda: data_rate(*poolbench_data(dm), args.steps, warmup), args.repeats)
     rows.append(
         (
             "(c) torchvision dataset + PIL transforms + DataLoader(2 workers), data only",
@@ -318,6 +240,115 @@ def main(argv: list[str] | None = None) -> None:
     rows.append(("(e) python -c 'import lightning'", f"{import_lightning:.1f} s"))
     rows.append(("(e) python train.py --help", f"{help_s:.2f} s"))
     rows.append(("(e) peak RSS of a training run", f"{max(cold[2], warm[2]):,} MB"))
+    return rows
+
+
+def accuracy_rows(args: Any, data: list[str], tmp: Path) -> list[tuple[str, str]]:
+    """Test accuracy after the same number of epochs: the textbook loop (Adam lr 1e-3, no
+    augmentation) on poolbench's train split, and `train.py` with its defaults."""
+    from poolbench import plain
+    from poolbench.data.datamodule import ImageDataModule
+
+    epochs = args.accuracy
+    dm = ImageDataModule(compose(data).data)
+    dm.prepare_data()
+    dm.setup("fit")
+    train = dm.normalize(dm.train.x).contiguous(), dm.train.y
+    test = dm.normalize(dm.test.x).contiguous(), dm.test.y
+    rows = []
+    for head in NETS:
+        accs = plain.test_accuracy_per_epoch(head, train, test, epochs, args.batch_size)
+        best = max(range(epochs), key=accs.__getitem__)
+        out = tmp / f"acc-{head}"
+        subprocess.run(
+            [
+                sys.executable,
+                "train.py",
+                *data,
+                f"head={head}",
+                f"trainer.max_epochs={epochs}",
+                "logger=csv",
+                "trainer.enable_progress_bar=false",
+                f"hydra.run.dir={out}",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        ours = json.loads((out / "results.json").read_text())["metrics"]["test/acc"]
+        rows.append(
+            (
+                f"plain Adam loop, {head} net, {epochs} epochs",
+                f"{100 * accs[-1]:.2f}% last epoch, "
+                f"{100 * accs[best]:.2f}% best (epoch {best + 1})",
+            )
+        )
+        rows.append(
+            (
+                f"poolbench defaults, {head} net, {epochs} epochs",
+                f"{100 * ours:.2f}%   gain {100 * (ours - accs[best]):+.2f} points over the best",
+            )
+        )
+    return rows
+
+
+SPEED_OPTIONS = [
+    ("model.compile=true", ["model.compile=true"]),
+    ("precision=bf16-mixed", ["trainer.precision=bf16-mixed"]),
+    ("data.channels_last=false", ["data.channels_last=false"]),
+]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=ROOT.parent / "shared/data/cifar10-jpg",
+        help="an ImageFolder copy of CIFAR-10; synthetic data when missing",
+    )
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=150, help="timed steps per repeat")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="a smoke run: few steps, synthetic data")
+    p.add_argument(
+        "--speed-options",
+        action="store_true",
+        help="also time model.compile, bf16-mixed and channels_last in (b)",
+    )
+    p.add_argument(
+        "--accuracy",
+        type=int,
+        metavar="EPOCHS",
+        help="instead: test accuracy after EPOCHS epochs, plain Adam loop vs. poolbench defaults",
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps, args.repeats, args.data_root = 5, 1, Path("/nonexistent")
+    warmup = 3 if args.quick else 10
+
+    import torch
+
+    real = (args.data_root / "train").is_dir()
+    tmp = Path(tempfile.mkdtemp(prefix="poolbench-bench-"))
+    data = (
+        ["data=folder", f"data.root={args.data_root}"]
+        if real
+        else ["data=synthetic", "data.n_train=4000", "data.n_test=500"]
+    )
+    data += [f"data.batch_size={args.batch_size}", f"data.cache_dir={tmp}/cache"]
+    what = (
+        f"{args.accuracy} epochs per run"
+        if args.accuracy
+        else f"{args.steps} timed steps after {warmup} warm-up; median of {args.repeats}"
+    )
+    print(
+        f"data: {'CIFAR-10 JPEGs at ' + str(args.data_root) if real else 'synthetic'}; "
+        f"batch {args.batch_size}; {what}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads",
+        flush=True,
+    )
+    rows = accuracy_rows(args, data, tmp) if args.accuracy else speed_rows(args, data, tmp, warmup)
     width = max(len(r[0]) for r in rows)
     print("\n".join(f"{name:<{width}}  {value}" for name, value in rows))
 

@@ -27,10 +27,7 @@ def embed_split(net: torch.nn.Module, datamodule: Any, split: Any, batch: int = 
     net.eval()
     out = []
     for i in range(0, len(split), batch):
-        x, y = datamodule.on_after_batch_transfer(
-            (split.x[i : i + batch], split.y[i : i + batch]), 0
-        )
-        out.append(net.embed(x).float())
+        out.append(net.embed(datamodule.normalize(split.x[i : i + batch])).float())
     return torch.cat(out)
 
 

@@ -87,7 +87,7 @@ class ReviewImages(L.Callback):
 
         dm = trainer.datamodule
         idx = spread_indices(dm.test.y)
-        x, y = dm.on_after_batch_transfer((dm.test.x[idx], dm.test.y[idx]), 0)
+        x, y = dm.normalize(dm.test.x[idx]), dm.test.y[idx]
         net = pl_module.net
         x = x.to(pl_module.device)
         preds = pl_module(x).argmax(1).tolist()

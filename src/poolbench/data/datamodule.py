@@ -12,7 +12,7 @@ from torch import Tensor
 
 from poolbench.data import cifar10, digits, folder, synthetic
 from poolbench.data.errors import DataError
-from poolbench.data.loader import EpochSampler, InMemoryLoader, normalize, random_crop_flip
+from poolbench.data.loader import EpochSampler, ImageStore, InMemoryLoader, Normalizer
 from poolbench.data.tensors import ImageSet, Split, cache_path, load_or_build
 
 SOURCES: dict[str, ModuleType] = {
@@ -35,8 +35,6 @@ class ImageDataModule(L.LightningDataModule):
         self.source = SOURCES[cfg.source]
         self.classes: list[str] = self.source.classes(cfg)  # cheap: the model needs it first
         self.images: ImageSet | None = None
-        self._aug_epoch: int | None = None
-        self._aug_gen: torch.Generator | None = None
 
     @property
     def num_classes(self) -> int:
@@ -74,12 +72,16 @@ class ImageDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
+    def _device(self) -> torch.device:
+        trainer = self.trainer
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
     def _loader(self, split: Split, train: bool) -> Any:
         bs = self.cfg.batch_size
+        augment = train and self.cfg.augment
         if self.cfg.loader == "torchvision":
             from poolbench.data.torchvision_loader import make_loader
 
-            augment = train and self.cfg.augment
             return make_loader(
                 split,
                 bs,
@@ -90,8 +92,20 @@ class ImageDataModule(L.LightningDataModule):
                 self.std,
                 self.cfg.crop_padding,
             )
+        device = self._device()
+        store_device = device if self.cfg.store_on_device else torch.device("cpu")
+        pad = self.cfg.crop_padding if augment else 0
+        store = ImageStore(split.x, pad, mirror=augment, device=store_device)
         rank, world = self._rank()
-        return InMemoryLoader(split, EpochSampler(len(split), bs, train, self.seed, rank, world))
+        return InMemoryLoader(
+            store,
+            split.y,
+            EpochSampler(len(split), bs, train, self.seed, rank, world),
+            Normalizer(self.mean, self.std, split.x.shape[-2:], device),
+            seed=self.seed,
+            channels_last=self.cfg.channels_last,
+            device=device,
+        )
 
     def train_dataloader(self) -> Any:
         return self._loader(self.train, train=True)
@@ -102,28 +116,6 @@ class ImageDataModule(L.LightningDataModule):
     def test_dataloader(self) -> Any:
         return self._loader(self.test, train=False)
 
-    def _augment_rng(self, device: torch.device) -> torch.Generator:
-        """Augmentation randomness seeded per (seed, epoch, rank): a run resumed at an epoch
-        boundary sees exactly the crops and flips an uninterrupted run would have seen."""
-        epoch, rank = self.trainer.current_epoch, self.trainer.global_rank
-        if self._aug_gen is None or self._aug_gen.device != device:
-            self._aug_gen = torch.Generator(device=device)
-            self._aug_epoch = None
-        if self._aug_epoch != epoch:
-            self._aug_gen.manual_seed((self.seed * 1_000_003 + epoch) * 1_009 + rank)
-            self._aug_epoch = epoch
-        return self._aug_gen
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> tuple[Tensor, Tensor]:
-        if isinstance(batch, Tensor):  # the model summary's example input
-            return batch
-        x, y = batch
-        if x.dtype != torch.uint8:  # the torchvision path has already normalized
-            return x, y
-        trainer = self.trainer
-        if self.cfg.augment and trainer is not None and trainer.training:
-            x = random_crop_flip(x, self.cfg.crop_padding, self._augment_rng(x.device))
-        x = normalize(x, self.mean, self.std)
-        if self.cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y
+    def normalize(self, x: Tensor) -> Tensor:
+        """uint8 NCHW images (a picture's or an embedding's batch) as the model's input."""
+        return Normalizer(self.mean, self.std, x.shape[-2:], x.device)(x.permute(0, 2, 3, 1))
