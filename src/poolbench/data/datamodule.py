@@ -34,7 +34,7 @@ class ImageDataModule(L.LightningDataModule):
         self.cfg, self.seed = cfg, seed
         self.source = SOURCES[cfg.source]
         self.classes: list[str] = self.source.classes(cfg)  # cheap: the model needs it first
-        self.images: ImageSet | None = None
+        self.ready = False
 
     @property
     def num_classes(self) -> int:
@@ -53,7 +53,7 @@ class ImageDataModule(L.LightningDataModule):
             self._load()
 
     def setup(self, stage: str | None = None) -> None:
-        if self.images is not None:
+        if self.ready:
             return
         images = self._load()
         self.mean, self.std = images.stats or images.channel_stats()
@@ -66,7 +66,7 @@ class ImageDataModule(L.LightningDataModule):
             n_val = round(len(perm) * self.cfg.val_fraction)
             self.train = images.train.subset(perm[n_val:])
             self.val = images.train.subset(perm[:n_val])
-        self.images = images
+        self.ready = True  # the full train tensor is not kept: train and val hold their copies
 
     def _rank(self) -> tuple[int, int]:
         trainer = self.trainer

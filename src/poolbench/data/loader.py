@@ -7,7 +7,6 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
 
 class EpochSampler:
@@ -63,10 +62,13 @@ class ImageStore:
         self, x: Tensor, pad: int = 0, mirror: bool = False, device: torch.device | None = None
     ) -> None:
         n, c, h, w = x.shape
-        x = F.pad(x.to(device), (pad, pad, pad, pad)).permute(0, 2, 3, 1)
+        hp, wp = h + 2 * pad, w + 2 * pad
+        # Filled in place: building it from pad/flip/cat would briefly need three times the memory.
+        self.data = torch.zeros((n * (1 + mirror), hp, wp, c), dtype=x.dtype, device=device)
+        self.data[:n, pad : pad + h, pad : pad + w] = x.permute(0, 2, 3, 1)
         if mirror:
-            x = torch.cat([x, x.flip(2)])
-        self.data = x.contiguous()
+            rev = torch.arange(wp - 1, -1, -1, device=self.data.device)
+            torch.index_select(self.data[:n], 2, rev, out=self.data[n:])
         self.n, self.shape, self.pad, self.mirror = n, (h, w, c), pad, mirror
         flat = self.data.view(-1)
         self.rows = flat.as_strided((flat.numel() // c - w + 1, w * c), (c, 1))
