@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from conftest import FAST, make_cfg, read_results, run_cli, wandb_summary
 
+from poolbench.devices import cpu_has_native_bf16
 from poolbench.experiment import train
 
 
@@ -26,6 +27,8 @@ def test_training_beats_chance_and_writes_results(trained: Path) -> None:
     assert r["params"]["total"] == 32_862
     assert r["flops_per_image"] == 9_048_400
     assert r["epochs"] == 3
+    # precision=auto resolved for this machine's CPU, and recorded
+    assert r["precision"] == ("bf16-mixed" if cpu_has_native_bf16() else "32-true")
     m = r["metrics"]
     assert m["test/acc"] > 0.3  # 10 classes: chance is 0.1
     assert m["val/acc_best"] >= m["val/acc"] - 1e-9
@@ -40,6 +43,7 @@ def test_wandb_offline_run_holds_accuracy_and_params(trained: Path) -> None:
     s = wandb_summary(trained)
     assert s["state"] == "finished"
     assert s["summary"]["params/total"] == 32_862
+    assert s["summary"]["trainer/precision"] == read_results(trained)["precision"]
     assert s["summary"]["test/acc"] == pytest.approx(read_results(trained)["metrics"]["test/acc"])
     assert s["config"]["head"] == "global" and s["config"]["pool"] == "max"
     assert s["config"]["data"] == "synthetic"

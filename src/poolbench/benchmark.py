@@ -160,6 +160,7 @@ def time_command(cmd: list[str]) -> float:
 def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple[str, str]]:
     from poolbench import plain
     from poolbench.data.datamodule import ImageDataModule
+    from poolbench.devices import auto_precision
 
     rows: list[tuple[str, str]] = []
     # (e) first, while no cache exists: the cold start decodes the images
@@ -176,6 +177,7 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
     dm.setup("fit")
     x = dm.normalize(dm.train.x).contiguous()  # the plain NCHW tensor a user would write
     y = dm.train.y
+    auto = auto_precision("auto")
     for head in NETS:
         a = median_rate(
             lambda h=head: plain.images_per_second(h, x, y, args.batch_size, args.steps, warmup),
@@ -185,7 +187,7 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
         # (a)'s work (no augmentation, plain cross-entropy): the framework's own cost.
         b, wait = fit_rates([*data, f"head={head}"], args, warmup, tmp / f"b-{head}")
         same, _ = fit_rates(
-            [*data, f"head={head}", "data.augment=false", "label_smoothing=0"],
+            [*data, f"head={head}", "data.augment=false", "label_smoothing=0", *SAME_NUMERICS],
             args,
             warmup,
             tmp / f"s-{head}",
@@ -199,7 +201,7 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
         )
         rows.append(
             (
-                f"(b) poolbench Trainer.fit, {head} net, defaults (+ crop/flip, smoothing)",
+                f"(b) poolbench Trainer.fit, {head} net, defaults ({auto}, crop/flip, smoothing)",
                 f"{b:,.0f} img/s   b/a = {b / a:.2f}   data wait {100 * wait:.1f}% of step time",
             )
         )
@@ -292,9 +294,11 @@ def accuracy_rows(args: Any, data: list[str], tmp: Path) -> list[tuple[str, str]
     return rows
 
 
+SAME_NUMERICS = ["trainer.precision=32-true"]  # (a) runs in float32
 SPEED_OPTIONS = [
     ("model.compile=true", ["model.compile=true"]),
-    ("precision=bf16-mixed", ["trainer.precision=bf16-mixed"]),
+    ("trainer.precision=32-true", ["trainer.precision=32-true"]),
+    ("trainer.precision=bf16-mixed", ["trainer.precision=bf16-mixed"]),
     ("data.channels_last=false", ["data.channels_last=false"]),
 ]
 

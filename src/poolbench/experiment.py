@@ -119,6 +119,11 @@ def build_trainer(cfg: DictConfig, loggers: list[Any], run_dir: Path) -> Any:
         for key, node in (cfg.get("callbacks") or {}).items()
         if node is not None and key not in skip
     ]
+    precision = cfg.trainer.precision
+    if precision == "auto":
+        from poolbench.devices import auto_precision
+
+        precision = auto_precision(cfg.trainer.accelerator)
     deterministic = cfg.trainer.deterministic
     if deterministic is None:
         # warn-only: some CUDA kernels (adaptive max pool backward) have no deterministic version
@@ -129,6 +134,7 @@ def build_trainer(cfg: DictConfig, loggers: list[Any], run_dir: Path) -> Any:
         callbacks=callbacks,
         default_root_dir=str(run_dir),
         deterministic=deterministic,
+        precision=precision,
     )
 
 
@@ -139,7 +145,7 @@ def record_cost(
 
     flat = {f"params/{k}": v for k, v in cost["params"].items()}
     flat["flops/forward"] = cost["flops_per_image"]
-    flat.update(cost.get("batch", {}))
+    flat.update(cost.get("setup", {}))
     for lg in loggers:
         lg.log_hyperparams({**choices, **flat, "config": plain(cfg)})
     wb = wandb_logger(loggers)
@@ -239,12 +245,13 @@ def fit_and_test(
         tags = [f"{g}:{choices[g]}" for g in ("head", "pool", "data") if g in choices]
         loggers = build_loggers(cfg, job_name(), sweep_group(), tags, resume_id)
         trainer = build_trainer(cfg, loggers, run_dir)
-        batch = {
+        setup_facts = {
             "batch/per_device": cfg.data.batch_size,
             "batch/global": cfg.data.batch_size * trainer.world_size,
+            "trainer/precision": trainer.precision,  # what `auto` chose
         }
         if trainer.is_global_zero:  # other DDP ranks hold dummy loggers
-            record_cost(loggers, cfg, choices, {**cost, "batch": batch})
+            record_cost(loggers, cfg, choices, {**cost, "setup": setup_facts})
         wandb_id = wandb_run_id(loggers)
         if trainer.world_size > 1 and trainer.is_global_zero and not is_torchrun_or_slurm():
             from poolbench.distributed import pin_children_to_job
@@ -280,6 +287,7 @@ def fit_and_test(
                 seconds_per_epoch=_epoch_seconds(trainer),
                 startup_seconds=_timer(trainer).startup_seconds if _timer(trainer) else None,
                 wandb_run_id=wandb_id,
+                precision=trainer.precision if trainer else None,
             )
         finish_wandb({"ok": 0, "interrupted": 130}.get(status, 1), status)
         if trainer is not None and trainer.world_size > 1 and not is_torchrun_or_slurm():
