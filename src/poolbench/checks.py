@@ -41,6 +41,9 @@ def validate(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key) is not None:
             _positive_int(key, OmegaConf.select(cfg, key))
     _positive_number("optimizer.lr", cfg.optimizer.lr)
+    init = OmegaConf.select(cfg, "model.init", default="default")
+    if init not in ("default", "whiten"):
+        raise ConfigError(f"model.init={init!r} is unknown; choose model.init=default or whiten")
     vf = cfg.data.val_fraction
     if isinstance(vf, bool) or not isinstance(vf, int | float) or not 0 < vf < 1:
         raise ConfigError(

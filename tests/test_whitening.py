@@ -1,0 +1,79 @@
+"""model.init=whiten: the first conv starts as a whitening filter bank of the training patches."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import FAST, make_cfg
+from torch import nn
+from torch.nn import functional as F
+
+from poolbench.checks import ConfigError, validate
+from poolbench.models.whitening import EPS, patch_whitening, whiten_conv
+
+
+def correlated_images(n: int = 64, seed: int = 0) -> torch.Tensor:
+    # Smooth, colour-correlated images: neighbouring pixels and channels are far from independent.
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 20, 20, generator=g).repeat(1, 3, 1, 1) + 0.3 * torch.randn(
+        n, 3, 20, 20, generator=g
+    )
+    return F.avg_pool2d(x, 3, stride=1, padding=1)
+
+
+def test_filters_decorrelate_patches() -> None:
+    x = correlated_images()
+    w = patch_whitening(x, kernel_size=3, n_filters=8)
+    assert w.shape == (8, 3, 3, 3)
+    out = F.conv2d(x, w).permute(0, 2, 3, 1).reshape(-1, 8)
+    cov = torch.cov(out.T)
+    var = torch.cov(F.unfold(x, 3).transpose(1, 2).reshape(-1, 27).T)
+    top = torch.linalg.eigvalsh(var).flip(0)[:8]
+    # Unit variance (shrunk by eps for low-variance directions), no correlation between filters.
+    assert torch.allclose(cov.diagonal(), top / (top + EPS), atol=1e-3)
+    assert (cov - torch.diag(cov.diagonal())).abs().max() < 1e-3
+    # The raw patches are strongly correlated: the test would fail for random filters.
+    assert var.diagonal().min() < 0.5 * var.sum(1).min()
+
+
+def test_extra_filters_keep_their_init() -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 12, 3)  # 9 patch dimensions, 12 filters
+    before = conv.weight.detach().clone()
+    whiten_conv(conv, torch.randn(16, 1, 12, 12))
+    assert not torch.allclose(conv.weight[:9], before[:9])
+    assert torch.equal(conv.weight[9:], before[9:])
+    assert torch.equal(conv.bias[:9], torch.zeros(9))
+
+
+def test_bad_init_is_a_config_error(tmp_path: Path) -> None:
+    cfg = make_cfg([*FAST, "model.init=pca"], tmp_path)
+    with pytest.raises(ConfigError, match=r"model.init='pca'.*model.init=default or whiten"):
+        validate(cfg)
+
+
+def test_eval_flip_follows_augment(tmp_path: Path) -> None:
+    assert make_cfg(["data=cifar10"], tmp_path).data.eval_flip is True
+    assert make_cfg(["data=digits"], tmp_path).data.eval_flip is False  # flips change digits
+    assert make_cfg(["data=cifar10", "data.augment=false"], tmp_path).data.eval_flip is False
+
+
+def test_module_whitens_at_fit_and_averages_flips(tmp_path: Path) -> None:
+    from poolbench.data.datamodule import ImageDataModule
+    from poolbench.experiment import build_module
+
+    cfg = make_cfg([*FAST, "data.augment=true"], tmp_path, cache=tmp_path / "cache")
+    dm = ImageDataModule(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    module = build_module(cfg, dm.num_classes, dm.classes)
+    assert module.hparams.eval_flip is True
+    module.trainer = type("T", (), {"datamodule": dm})()  # the one attribute setup() reads
+    module.setup("fit")
+    conv = module.net.blocks[0].conv
+    images = dm.normalize(dm.train.x[:2000])
+    assert torch.allclose(conv.weight, patch_whitening(images, 5, 16))
+    x = images[:4]
+    both = (module(x) + module(x.flip(-1))) / 2
+    assert torch.allclose(module._eval_logits(x), both)
+    assert not torch.allclose(module(x), both)
