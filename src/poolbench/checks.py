@@ -6,6 +6,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from poolbench.errors import UserError
 
+TTAS = ("none", "flip", "flip_translate")  # data.tta: the module's test-time views
+
 
 class ConfigError(UserError):
     """A config value that cannot work; the message names the key, the value and the fix."""
@@ -44,6 +46,9 @@ def validate(cfg: DictConfig) -> None:
     init = OmegaConf.select(cfg, "model.init", default="default")
     if init not in ("default", "whiten"):
         raise ConfigError(f"model.init={init!r} is unknown; choose model.init=default or whiten")
+    tta = OmegaConf.select(cfg, "data.tta", default="none")
+    if tta not in TTAS:
+        raise ConfigError(f"data.tta={tta!r} is unknown; choose data.tta={' or '.join(TTAS)}")
     vf = cfg.data.val_fraction
     if isinstance(vf, bool) or not isinstance(vf, int | float) or not 0 < vf < 1:
         raise ConfigError(

@@ -104,7 +104,7 @@ def build_module(cfg: DictConfig, num_classes: int, classes: list[str]) -> Any:
         image_size=cfg.data.image_size,
         classes=classes,
         label_smoothing=cfg.label_smoothing,
-        eval_flip=cfg.data.eval_flip,
+        tta=cfg.data.tta,
     )
 
 

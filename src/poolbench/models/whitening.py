@@ -1,6 +1,7 @@
 """`model.init=whiten`: the first conv starts as a whitening filter bank of the data's patches
 (airbench's trick). The small nets then learn edges and colour contrasts from step one instead of
-from random filters: on CIFAR-10 the global net is ~5 points ahead after 4 epochs."""
+from random filters: on CIFAR-10 the global net is ~4 points ahead after 4 epochs, and about
+half a point after 20 (README, Performance)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ def patch_whitening(images: Tensor, kernel_size: int, n_filters: int, eps: float
     gram = torch.zeros(d, d, dtype=torch.float64, device=images.device)
     count = 0
     for chunk in images.split(256):  # patch matrices of a few thousand images would need GBs
-        p = F.unfold(chunk.float(), k).transpose(1, 2).reshape(-1, d).double()
-        total += p.sum(0)
-        gram += p.T @ p
+        p = F.unfold(chunk.float(), k).transpose(1, 2).reshape(-1, d)
+        total += p.sum(0).double()
+        gram += (p.T @ p).double()  # float32 per chunk: fast, and exact enough for an init
         count += len(p)
     mean = total / count
     cov = gram / count - torch.outer(mean, mean)

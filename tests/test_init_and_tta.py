@@ -1,4 +1,5 @@
-"""model.init=whiten: the first conv starts as a whitening filter bank of the training patches."""
+"""model.init=whiten (the first conv starts as a whitening filter bank of the training patches)
+and data.tta (val/test logits averaged over mirrored and shifted views)."""
 
 from pathlib import Path
 
@@ -52,28 +53,43 @@ def test_bad_init_is_a_config_error(tmp_path: Path) -> None:
         validate(cfg)
 
 
-def test_eval_flip_follows_augment(tmp_path: Path) -> None:
-    assert make_cfg(["data=cifar10"], tmp_path).data.eval_flip is True
-    assert make_cfg(["data=digits"], tmp_path).data.eval_flip is False  # flips change digits
-    assert make_cfg(["data=cifar10", "data.augment=false"], tmp_path).data.eval_flip is False
+def test_tta_defaults_and_bad_value(tmp_path: Path) -> None:
+    assert make_cfg(["data=cifar10"], tmp_path).data.tta == "flip_translate"
+    assert make_cfg(["data=digits"], tmp_path).data.tta == "none"  # flips change digits
+    assert make_cfg(["data=synthetic"], tmp_path).data.tta == "none"
+    cfg = make_cfg([*FAST, "data.tta=mirror"], tmp_path)
+    with pytest.raises(ConfigError, match=r"data.tta='mirror'.*none or flip or flip_translate"):
+        validate(cfg)
 
 
-def test_module_whitens_at_fit_and_averages_flips(tmp_path: Path) -> None:
+def test_module_whitens_at_fit_and_averages_views(tmp_path: Path) -> None:
     from poolbench.data.datamodule import ImageDataModule
     from poolbench.experiment import build_module
+    from poolbench.module import WHITEN_IMAGES
 
-    cfg = make_cfg([*FAST, "data.augment=true"], tmp_path, cache=tmp_path / "cache")
+    cfg = make_cfg([*FAST, "data.tta=flip"], tmp_path, cache=tmp_path / "cache")
     dm = ImageDataModule(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
     module = build_module(cfg, dm.num_classes, dm.classes)
-    assert module.hparams.eval_flip is True
     module.trainer = type("T", (), {"datamodule": dm})()  # the one attribute setup() reads
     module.setup("fit")
     conv = module.net.blocks[0].conv
-    images = dm.normalize(dm.train.x[:2000])
+    images = dm.normalize(dm.train.x[:WHITEN_IMAGES])
     assert torch.allclose(conv.weight, patch_whitening(images, 5, 16))
+
     x = images[:4]
-    both = (module(x) + module(x.flip(-1))) / 2
-    assert torch.allclose(module._eval_logits(x), both)
-    assert not torch.allclose(module(x), both)
+    flip = (module(x) + module(x.flip(-1))) / 2
+    assert torch.allclose(module._eval_logits(x), flip)
+    assert not torch.allclose(module(x), flip)
+    module.hparams.tta = "none"
+    assert torch.equal(module._eval_logits(x), module(x))
+    # flip_translate: half the flip pair, a quarter each for the pairs shifted by one pixel
+    module.hparams.tta = "flip_translate"
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    moved_down, moved_up = padded[..., :32, :32], padded[..., 2:, 2:]
+    assert torch.equal(moved_down[..., 1:, 1:], x[..., :-1, :-1])
+    assert torch.equal(moved_up[..., :-1, :-1], x[..., 1:, 1:])
+    pair = lambda v: (module(v) + module(v.flip(-1))) / 2  # noqa: E731
+    expected = flip / 2 + pair(moved_down) / 4 + pair(moved_up) / 4
+    assert torch.allclose(module._eval_logits(x), expected, atol=1e-6)
