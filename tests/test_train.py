@@ -104,11 +104,12 @@ def test_torchvision_reference_loader_trains(tmp_path: Path) -> None:
             *FAST,
             "data.loader=torchvision",
             "data.augment=true",
+            "data.n_train=2000",  # flipped gratings look like other classes: 600 was too few
             "logger=csv",
             "trainer.max_epochs=3",
         ],
         tmp_path,
         cache=tmp_path / "cache",
     )
-    assert train(cfg) > 0.2
+    assert train(cfg) > 0.4  # chance is 0.1; seeds 0-2 gave 0.63-0.93
     assert read_results(tmp_path)["status"] == "ok"
