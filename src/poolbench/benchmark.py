@@ -87,10 +87,18 @@ def poolbench_fit(overrides: list[str], steps: int, warmup: int, out: Path) -> t
     return steps * cfg.data.batch_size / total, waiting / total
 
 
+def training_device() -> Any:
+    import torch
+
+    # where train.py trains by default (trainer.accelerator=auto)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 # (c), (d) data only --------------------------------------------------------------------------
-def data_rate(loader: Any, transfer: Any, batches: int, warmup: int) -> float:
+def data_rate(loader: Any, transfer: Any, batches: int, warmup: int, device: Any) -> float:
     """Images/s over `batches` batches from a fresh pass, so each epoch's start-up (shuffling,
     drawing the crops, refilling workers) is counted; the warm-up pass before it is not."""
+    from poolbench.plain import synchronize
 
     def take(k: int) -> int:
         n, it = 0, iter(loader)
@@ -103,8 +111,10 @@ def data_rate(loader: Any, transfer: Any, batches: int, warmup: int) -> float:
         return n
 
     take(warmup)
+    synchronize(device)
     start = time.perf_counter()
     n = take(batches)
+    synchronize(device)
     return n / (time.perf_counter() - start)
 
 
@@ -162,6 +172,7 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
     from poolbench.data.datamodule import ImageDataModule
     from poolbench.devices import auto_precision
 
+    device = training_device()
     rows: list[tuple[str, str]] = []
     # (e) first, while no cache exists: the cold start decodes the images
     batches = 3 if args.quick else 20
@@ -172,11 +183,11 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
     )
     help_s = time_command([sys.executable, "train.py", "--help"])
 
-    dm = ImageDataModule(compose(data).data)
+    dm = ImageDataModule(compose(data).data, device=str(device))
     dm.prepare_data()
     dm.setup("fit")
-    x = dm.normalize(dm.train.x).contiguous()  # the plain NCHW tensor a user would write
-    y = dm.train.y
+    x = dm.normalize(dm.train.x).contiguous().to(device)  # the NCHW tensor a user would write
+    y = dm.train.y.to(device)
     auto = auto_precision("auto")
     for head in NETS:
         a = median_rate(
@@ -213,13 +224,16 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
     c = median_rate(
         lambda: data_rate(
             torchvision_data(dm.train, args.batch_size, dm.mean, dm.std),
-            lambda bt: bt,
+            lambda bt: [t.to(device, non_blocking=True) for t in bt],
             args.steps,
             warmup,
+            device,
         ),
         args.repeats,
     )
-    d = median_rate(lambda: data_rate(*poolbench_data(dm), args.steps, warmup), args.repeats)
+    d = median_rate(
+        lambda: data_rate(*poolbench_data(dm), args.steps, warmup, device), args.repeats
+    )
     rows.append(
         (
             "(c) torchvision dataset + PIL transforms + DataLoader(2 workers), data only",
@@ -333,6 +347,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
+    device = training_device()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     real = (args.data_root / "train").is_dir()
     tmp = Path(tempfile.mkdtemp(prefix="poolbench-bench-"))
     data = (
@@ -349,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"data: {'CIFAR-10 JPEGs at ' + str(args.data_root) if real else 'synthetic'}; "
         f"batch {args.batch_size}; {what}; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads",
+        f"{where}, {torch.get_num_threads()} CPU threads",
         flush=True,
     )
     rows = accuracy_rows(args, data, tmp) if args.accuracy else speed_rows(args, data, tmp, warmup)

@@ -27,17 +27,26 @@ def train_step(net: ConvNet, opt: torch.optim.Optimizer, x: Tensor, y: Tensor) -
 def images_per_second(
     head: str, x: Tensor, y: Tensor, batch: int, steps: int, warmup: int
 ) -> float:
-    """Training speed with poolbench's default optimizer (AdamW, lr 2e-3, wd 0.05)."""
-    net = make_net(head)
+    """Training speed with poolbench's default optimizer (AdamW, lr 2e-3, wd 0.05), on the
+    device that holds `x`."""
+    net = make_net(head).to(x.device)
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
-    perm = torch.randperm(len(x))
+    perm = torch.randperm(len(x), device=x.device)
     start = 0.0
     for step in range(warmup + steps):
         if step == warmup:
+            synchronize(x.device)
             start = time.perf_counter()
         idx = perm[(step * batch) % (len(x) - batch) :][:batch]
         train_step(net, opt, x[idx], y[idx])
+    synchronize(x.device)
     return steps * batch / (time.perf_counter() - start)
+
+
+def synchronize(device: torch.device) -> None:
+    # GPU work is queued: a clock read without waiting for it would time the queueing only.
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @torch.no_grad()

@@ -25,8 +25,9 @@ LOADERS = ("memory", "torchvision")
 
 
 class ImageDataModule(L.LightningDataModule):
-    def __init__(self, cfg: Any, seed: int = 0) -> None:
+    def __init__(self, cfg: Any, seed: int = 0, device: str | None = None) -> None:
         super().__init__()
+        self.device = torch.device(device or "cpu")  # batches' device when no Trainer is attached
         if cfg.source not in SOURCES:
             raise DataError(f"unknown data.source={cfg.source}; choose one of {', '.join(SOURCES)}")
         if cfg.loader not in LOADERS:
@@ -74,7 +75,7 @@ class ImageDataModule(L.LightningDataModule):
 
     def _device(self) -> torch.device:
         trainer = self.trainer
-        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        return trainer.strategy.root_device if trainer is not None else self.device
 
     def _loader(self, split: Split, train: bool) -> Any:
         bs = self.cfg.batch_size
