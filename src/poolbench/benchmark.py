@@ -21,9 +21,19 @@ ROOT = Path(__file__).resolve().parents[2]
 NETS = ("flatten", "global")
 
 
-def fit_rates(overrides: list[str], args: Any, warmup: int, out: Path) -> tuple[float, float]:
-    fits = [poolbench_fit(overrides, args.steps, warmup, out / str(i)) for i in range(args.repeats)]
-    return statistics.median(f[0] for f in fits), statistics.median(f[1] for f in fits)
+def fit_rates(
+    configs: dict[str, list[str]], args: Any, warmup: int, out: Path
+) -> dict[str, tuple[float, float]]:
+    """Median images/s and data-wait share of each configuration. Repeats run round-robin, so
+    a machine's drift (clocks, caches, other load) spreads over all of them alike."""
+    fits: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
+    for i in range(args.repeats):
+        for j, (name, overrides) in enumerate(configs.items()):
+            fits[name].append(poolbench_fit(overrides, args.steps, warmup, out / f"{j}-{i}"))
+    return {
+        name: (statistics.median(f[0] for f in runs), statistics.median(f[1] for f in runs))
+        for name, runs in fits.items()
+    }
 
 
 def median_rate(fn: Any, repeats: int) -> float:
@@ -196,13 +206,19 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
         )
         # (b) as a user runs it (crop/flip augmentation, label smoothing), and doing exactly
         # (a)'s work (no augmentation, plain cross-entropy): the framework's own cost.
-        b, wait = fit_rates([*data, f"head={head}"], args, warmup, tmp / f"b-{head}")
-        same, _ = fit_rates(
-            [*data, f"head={head}", "data.augment=false", "label_smoothing=0", *SAME_NUMERICS],
+        net = [*data, f"head={head}"]
+        options = {k: v for k, v in SPEED_OPTIONS.items() if k in args.speed_options}
+        rates = fit_rates(
+            {
+                "defaults": net,
+                "same": [*net, "data.augment=false", "label_smoothing=0", *SAME_NUMERICS],
+                **{k: [*net, *v] for k, v in options.items()},
+            },
             args,
             warmup,
-            tmp / f"s-{head}",
+            tmp / f"b-{head}",
         )
+        (b, wait), (same, _) = rates["defaults"], rates["same"]
         rows.append((f"(a) plain PyTorch loop, {head} net", f"{a:,.0f} img/s"))
         rows.append(
             (
@@ -216,10 +232,11 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
                 f"{b:,.0f} img/s   b/a = {b / a:.2f}   data wait {100 * wait:.1f}% of step time",
             )
         )
-        if args.speed_options:
-            for label, extra in SPEED_OPTIONS:
-                r, _ = fit_rates([*data, f"head={head}", *extra], args, warmup, tmp / f"o-{head}")
-                rows.append((f"    with {label}", f"{r:,.0f} img/s   x{r / b:.2f} vs. default"))
+        for name, extra in options.items():
+            r = rates[name][0]
+            rows.append(
+                (f"    with {' '.join(extra)}", f"{r:,.0f} img/s   x{r / b:.2f} vs. default")
+            )
 
     c = median_rate(
         lambda: data_rate(
@@ -309,12 +326,12 @@ def accuracy_rows(args: Any, data: list[str], tmp: Path) -> list[tuple[str, str]
 
 
 SAME_NUMERICS = ["trainer.precision=32-true"]  # (a) runs in float32
-SPEED_OPTIONS = [
-    ("model.compile=true", ["model.compile=true"]),
-    ("trainer.precision=32-true", ["trainer.precision=32-true"]),
-    ("trainer.precision=bf16-mixed", ["trainer.precision=bf16-mixed"]),
-    ("data.channels_last=false", ["data.channels_last=false"]),
-]
+SPEED_OPTIONS = {
+    "compile": ["model.compile=true"],
+    "fp32": ["trainer.precision=32-true"],
+    "bf16": ["trainer.precision=bf16-mixed"],
+    "nchw": ["data.channels_last=false"],
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -331,8 +348,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run: few steps, synthetic data")
     p.add_argument(
         "--speed-options",
-        action="store_true",
-        help="also time model.compile, bf16-mixed and channels_last in (b)",
+        nargs="?",
+        const=",".join(SPEED_OPTIONS),
+        default="",
+        type=lambda s: s.split(","),
+        help=f"also time these options in (b), all when none are named: {','.join(SPEED_OPTIONS)}",
     )
     p.add_argument(
         "--accuracy",
@@ -341,6 +361,12 @@ def main(argv: list[str] | None = None) -> None:
         help="instead: test accuracy after EPOCHS epochs, plain Adam loop vs. poolbench defaults",
     )
     args = p.parse_args(argv)
+    unknown = set(args.speed_options) - set(SPEED_OPTIONS) - {""}
+    if unknown:
+        p.error(
+            f"unknown --speed-options {','.join(sorted(unknown))}; choose from "
+            f"{','.join(SPEED_OPTIONS)}"
+        )
     if args.quick:
         args.steps, args.repeats, args.data_root = 5, 1, Path("/nonexistent")
     warmup = 3 if args.quick else 10
