@@ -144,3 +144,13 @@ def test_divergence_stops_at_the_first_non_finite_loss(tmp_path: Path) -> None:
     assert r["status"] == "failed" and r["epochs"] == 0  # not 20 epochs of NaN
     assert "NonFiniteLossError" in r["error"]
     assert wandb_summary(tmp_path / "run")["exit_code"] == 1
+
+
+def test_finite_loss_checks_skip_gpu_steps_but_never_an_epochs_end() -> None:
+    from poolbench.module import FINITE_CHECK_EVERY, finite_check_due
+
+    # on a GPU, reading the loss stalls the kernel queue: only every FINITE_CHECK_EVERY-th step
+    due = [i for i in range(100) if finite_check_due("cuda", i, last_batch=False)]
+    assert due == list(range(0, 100, FINITE_CHECK_EVERY)) and len(due) == 4
+    assert finite_check_due("cuda", 7, last_batch=True)  # before validation and checkpoints
+    assert all(finite_check_due("cpu", i, last_batch=False) for i in range(100))

@@ -26,6 +26,13 @@ class NonFiniteLossError(UserError):
     pass
 
 
+def finite_check_due(device_type: str, batch_idx: int, last_batch: bool) -> bool:
+    # Every step where reading the loss is free (CPU); else some steps, and always the epoch's
+    # last, before validation and checkpoints see the weights. That suffices: a diverged net
+    # stays diverged (its weights turn NaN).
+    return device_type == "cpu" or batch_idx % FINITE_CHECK_EVERY == 0 or last_batch
+
+
 class PoolNetModule(L.LightningModule):
     def __init__(
         self,
@@ -102,9 +109,7 @@ class PoolNetModule(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
-        # Checking some steps suffices: a diverged net stays diverged (its weights turn NaN).
-        last = self.trainer.is_last_batch  # before validation and checkpoints see the weights
-        if loss.device.type == "cpu" or batch_idx % FINITE_CHECK_EVERY == 0 or last:
+        if finite_check_due(loss.device.type, batch_idx, self.trainer.is_last_batch):
             self._check_finite(loss)
         self.train_acc.update(logits, y)  # logged once, at epoch end: self.log costs ~1 ms
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
