@@ -4,8 +4,9 @@ from conftest import ROOT, run_cli
 
 
 def test_benchmark_quick_prints_every_row() -> None:
-    out = run_cli(["scripts/benchmark.py", "--quick"], cwd=ROOT)
+    out = run_cli(["scripts/benchmark.py", "--quick", "--speed-options", "fp32"], cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("with trainer.precision=32-true") == 2  # one row per net
     for row in (
         "(a) plain PyTorch loop, flatten net",
         "(b) poolbench Trainer.fit, global net",
@@ -31,3 +32,9 @@ def test_benchmark_accuracy_mode_compares_with_the_plain_loop() -> None:
         assert plain and ours, out.stdout
         # synthetic gratings are easy: both recipes end far above chance (10%)
         assert float(plain[1]) > 30 and float(ours[1]) > 30, out.stdout
+
+
+def test_benchmark_names_an_unknown_speed_option() -> None:
+    out = run_cli(["scripts/benchmark.py", "--speed-options", "fp32,turbo"], cwd=ROOT)
+    assert out.returncode == 2
+    assert "unknown --speed-options turbo; choose from compile,fp32,bf16,nchw" in out.stderr
