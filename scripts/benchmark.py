@@ -1,5 +1,5 @@
-"""`python scripts/benchmark.py [--quick] [--speed-options] [--data-root PATH]`: poolbench vs.
-plain PyTorch, measured side by side in one run (see src/poolbench/benchmark.py)."""
+"""`python scripts/benchmark.py [--quick] [--speed-options [NAMES]] [--data-root PATH]`:
+poolbench vs. plain PyTorch, measured side by side in one run (see src/poolbench/benchmark.py)."""
 
 import sys
 from pathlib import Path
