@@ -9,12 +9,15 @@ import argparse
 import csv
 import json
 import statistics
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from poolbench.errors import UserError
 
 PLAIN_KEYS = {"head", "pool", "seed"}  # the grid's axes; other varying overrides name a variant
 
@@ -122,6 +125,54 @@ def summarize(jobs: list[Job]) -> list[dict[str, Any]]:
     return rows
 
 
+# The lecture's two questions: what the head costs and buys (flatten vs. global), and what the
+# pooling operation buys (max vs. avg). Each other head/pool is compared with the same reference.
+REFERENCE = {"head": "flatten", "pool": "max"}
+
+
+def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pairs of configurations that differ in one axis (head or pool), everything else equal."""
+    out = []
+    for axis, other in (("head", "pool"), ("pool", "head")):
+        values = sorted({r[axis] for r in rows})
+        ref = REFERENCE[axis] if REFERENCE[axis] in values else values[0]
+        by_key = {(r[axis], r[other], r["variant"]): r for r in rows}
+        for r in rows:
+            base = by_key.get((ref, r[other], r["variant"]))
+            if r[axis] == ref or base is None or not (r["test_acc"] and base["test_acc"]):
+                continue
+            acc, acc_ref = mean_std(r["test_acc"])[0], mean_std(base["test_acc"])[0]
+            out.append(
+                {
+                    "axis": axis,
+                    "a": r[axis],
+                    "b": ref,
+                    "fixed": f"{other}={r[other]}" + (f" {r['variant']}" if r["variant"] else ""),
+                    "params_a": r["params"],
+                    "params_b": base["params"],
+                    "test_acc_a": acc,
+                    "test_acc_b": acc_ref,
+                    "delta_points": 100 * (acc - acc_ref),
+                    "seeds": (len(r["test_acc"]), len(base["test_acc"])),
+                }
+            )
+    return out
+
+
+def comparison_line(c: dict[str, Any]) -> str:
+    params = ""
+    if c["params_a"] and c["params_b"]:
+        params = (
+            f"{c['params_a']:,} vs {c['params_b']:,} parameters "
+            f"(x{c['params_a'] / c['params_b']:.2f}), "
+        )
+    return (
+        f"{c['axis']}={c['a']} vs {c['axis']}={c['b']} ({c['fixed']}): {params}"
+        f"test/acc {100 * c['test_acc_a']:.2f}% vs {100 * c['test_acc_b']:.2f}% "
+        f"({c['delta_points']:+.2f} points; means over {c['seeds'][0]} and {c['seeds'][1]} seeds)"
+    )
+
+
 def write_csv(jobs: list[Job], path: Path) -> None:
     fields = [
         "job",
@@ -199,6 +250,10 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
             f"{r['ok']}/{r['jobs']}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    compared = comparisons(rows)
+    if compared:
+        lines += ["", "## Comparisons", ""]
+        lines += [f"- {comparison_line(c)}" for c in compared]
     failed = [j for j in jobs if not j.ok]
     if failed:
         lines += ["", "## Failed jobs", ""]
@@ -217,7 +272,8 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
     return "\n".join(lines)
 
 
-def plot_scatter(rows: list[dict[str, Any]], path: Path) -> None:
+def plot_scatter(rows: list[dict[str, Any]], path: Path) -> Any:
+    """Writes the picture and returns its (closed) Figure, whose artists hold what was drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -253,9 +309,11 @@ def plot_scatter(rows: list[dict[str, Any]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
 
 
-def plot_curves(jobs: list[Job], path: Path) -> None:
+def plot_curves(jobs: list[Job], path: Path) -> Any:
+    """Writes the picture and returns its (closed) Figure; one labelled line per configuration."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -287,19 +345,26 @@ def plot_curves(jobs: list[Job], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return fig
+
+
+def load(sweep_dir: Path) -> tuple[list[Job], list[dict[str, Any]]]:
+    """The jobs of a sweep folder and report.md's rows (the dashboard's report reuses them)."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise UserError(f"{sweep_dir} is not a folder; pass a sweep folder under outputs/")
+    jobs = find_jobs(sweep_dir)
+    if not jobs:
+        raise UserError(
+            f"no results.json under {sweep_dir}; pass a sweep folder "
+            "(e.g. outputs/train-sweep/<date>) whose jobs have run"
+        )
+    return jobs, summarize(jobs)
 
 
 def report(sweep_dir: Path) -> Path:
     sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise SystemExit(f"error: {sweep_dir} is not a folder; pass a sweep folder under outputs/")
-    jobs = find_jobs(sweep_dir)
-    if not jobs:
-        raise SystemExit(
-            f"error: no results.json under {sweep_dir}; pass a sweep folder "
-            "(e.g. outputs/train-sweep/<date>) whose jobs have run"
-        )
-    rows = summarize(jobs)
+    jobs, rows = load(sweep_dir)
     write_csv(jobs, sweep_dir / "results.csv")
     plot_scatter(rows, sweep_dir / "accuracy_vs_params.png")
     plot_curves(jobs, sweep_dir / "curves.png")
@@ -330,7 +395,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preface", type=Path, help="markdown to open the --doc page with")
     args = parser.parse_args(argv)
     for d in args.sweep_dirs:
-        out = report(d)
+        try:
+            out = report(d)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
         print(out.read_text())
         print(f"wrote {out}, results.csv, accuracy_vs_params.png, curves.png in {d}")
     if args.doc:
