@@ -213,7 +213,8 @@ def write_csv(jobs: list[Job], path: Path) -> None:
             )
 
 
-def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> str:
+def table(rows: list[dict[str, Any]]) -> list[str]:
+    """report.md's table: one line per head x pool (x variant)."""
     variants = any(r["variant"] for r in rows)
     knn = any(r["knn_acc"] for r in rows)
     head = [
@@ -228,14 +229,7 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
         "s/epoch",
         "jobs ok",
     ]
-    lines = [
-        f"# Sweep report: {sweep_dir.name}",
-        "",
-        f"{len(jobs)} jobs, {sum(j.ok for j in jobs)} ok. Accuracies: mean ± std over seeds.",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [
             r["head"],
@@ -250,6 +244,17 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
             f"{r['ok']}/{r['jobs']}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> str:
+    lines = [
+        f"# Sweep report: {sweep_dir.name}",
+        "",
+        f"{len(jobs)} jobs, {sum(j.ok for j in jobs)} ok. Accuracies: mean ± std over seeds.",
+        "",
+        *table(rows),
+    ]
     compared = comparisons(rows)
     if compared:
         lines += ["", "## Comparisons", ""]
