@@ -247,7 +247,7 @@ def build_workspace(runs: list[RunLog], entity: str, project: str, group: str, n
     )
 
 
-def build_report(sweep_dir: Path, entity: str, project: str, group: str) -> Any:
+def build_report(sweep_dir: Path, entity: str, project: str, group: str, online: bool) -> Any:
     import wandb_workspaces.reports.v2 as wr
     import wandb_workspaces.workspaces as ws
 
@@ -255,8 +255,10 @@ def build_report(sweep_dir: Path, entity: str, project: str, group: str) -> Any:
 
     jobs, rows = load(sweep_dir)  # report.md's own rows and comparisons, not a second computation
     compared = [comparison_line(c) for c in comparisons(rows)]
+    # A runset that names its entity looks the project up on W&B when serialized; offline it names
+    # none, and W&B reads the report's own project.
     runset = wr.Runset(
-        entity=entity,
+        entity=entity if online else "",
         project=project,
         name=group,
         filters=[ws.Metric("Group") == group],
@@ -393,7 +395,7 @@ def dashboard(
         entity = wandb.Api().default_entity or ""
     name = f"poolbench {group}"
     workspace = build_workspace(runs, entity, project, group, name)
-    report = build_report(sweep_dir, entity, project, group)
+    report = build_report(sweep_dir, entity, project, group, online)
     workspace_spec, report_spec = spec(workspace), spec(report)
     checked = check_keys(workspace_panels(workspace_spec), runs, sweep_dir)
 
@@ -451,9 +453,9 @@ def main(argv: list[str] | None = None) -> None:
     if "files" in result:
         why = "--dry-run" if args.dry_run else "offline: no W&B credentials (wandb login)"
         print(f"{why}: wrote {' and '.join(result['files'])}")
-        again = f"poolbench-dashboard {args.sweep_dir}" + (
-            f" --entity {args.entity}" if args.entity else ""
-        )
+        again = f"poolbench-dashboard {args.sweep_dir}"
+        again += f" --entity {args.entity}" if args.entity else ""
+        again += f" --project {args.project}" if args.project else ""
         print("to make the dashboard in W&B, upload the runs and run this again with credentials:")
         print(f"  {result['sync']}")
         print(f"  {again}")

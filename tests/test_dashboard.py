@@ -1,0 +1,148 @@
+"""poolbench-dashboard on real (offline) sweeps: the W&B workspace and report specs it writes."""
+
+import json
+from pathlib import Path
+
+from conftest import FAST, run_cli, wandb_summary
+from test_sweeps import wandb_group
+
+from poolbench.report import report
+
+SECTIONS = {
+    "Accuracy vs cost": ["Scatter Plot", "Scatter Plot"],
+    "Configurations": ["Parallel Coordinates Plot"],
+    "Training curves": ["Run History Line Plot", "Run History Line Plot"],
+    "Per-class accuracy": ["Bar Chart"],
+    "Review images": ["Media Browser"] * 3,
+}
+
+
+def sweep(tmp_path: Path, *overrides: str) -> Path:
+    out = run_cli(
+        [
+            "train.py",
+            "-m",
+            *FAST,
+            "trainer.max_epochs=1",
+            *overrides,
+            f"hydra.sweep.dir={tmp_path}/sweep",
+            f"data.cache_dir={tmp_path}/cache",
+        ]
+    )
+    assert (tmp_path / "sweep/0/results.json").exists(), out.stderr[-3000:]
+    return tmp_path / "sweep"
+
+
+def test_dry_run_writes_the_workspace_and_report(tmp_path: Path) -> None:
+    sweep_dir = sweep(tmp_path, "head=flatten,global")
+    jobs = [sweep_dir / "0", sweep_dir / "1"]
+    runs = [wandb_summary(j) for j in jobs]
+    group = wandb_group(jobs[0])
+    assert group == wandb_group(jobs[1]) == f"{tmp_path.name}/sweep"
+    report_md = report(sweep_dir).read_text()
+
+    out = run_cli(["scripts/dashboard.py", str(sweep_dir), "--dry-run"])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"wandb sync --project poolbench {sweep_dir}/*/wandb/offline-run-*" in out.stdout
+    assert f"poolbench-dashboard {sweep_dir}" in out.stdout
+
+    ws = json.loads((sweep_dir / "wandb_workspace.json").read_text())
+    assert (ws["entity"], ws["project"]) == ("", "poolbench")  # offline runs name no entity
+    sections = ws["spec"]["section"]["panelBankConfig"]["sections"]
+    assert {s["name"]: [p["viewType"] for p in s["panels"]] for s in sections} == SECTIONS
+    panels = {s["name"]: [p["config"] for p in s["panels"]] for s in sections}
+
+    runset = ws["spec"]["section"]["runSets"][0]
+    assert runset["filters"]["filters"] == [
+        {"key": {"section": "run", "name": "group"}, "op": "=", "value": group, "disabled": False}
+    ]
+    assert runset["grouping"] == [
+        {"section": "config", "name": "head.value"},
+        {"section": "config", "name": "pool.value"},
+    ]
+    # Both jobs use pool=max: both runs get the first pool colour, as in accuracy_vs_params.png.
+    colors = ws["spec"]["section"]["customRunColors"]
+    assert {r["run_id"]: colors[r["run_id"]] for r in runs} == {
+        r["run_id"]: "#1f77b4" for r in runs
+    }
+
+    scatter = [(p["xAxis"], p["yAxis"], p["xAxisLogScale"]) for p in panels["Accuracy vs cost"]]
+    assert scatter == [
+        ("summary:params/total", "summary:test/acc", True),
+        ("summary:flops/forward", "summary:test/acc", True),
+    ]
+    assert [c["accessor"] for c in panels["Configurations"][0]["columns"]] == [
+        "config:head.value",
+        "config:pool.value",
+        "config:config.value.optimizer.lr",
+        "summary:params/total",
+        "summary:val/acc_best",
+        "summary:test/acc",
+    ]
+    curves = [
+        (p["xAxis"], p["metrics"], p["groupAgg"], p["groupArea"]) for p in panels["Training curves"]
+    ]
+    assert curves == [
+        ("epoch", ["val/acc"], "mean", "stddev"),
+        ("epoch", ["train/loss_epoch"], "mean", "stddev"),
+    ]
+    classes = sorted(k for k in runs[0]["summary"] if k.startswith("test/acc_class/"))
+    assert len(classes) == 10 and panels["Per-class accuracy"][0]["metrics"] == classes
+    media = [p["mediaKeys"] for p in panels["Review images"]]
+    assert media == [["test/confusion_matrix"], ["test/misclassified"], ["test/activations"]]
+
+    # Every key a panel names is one the runs logged (read here by wandb's own CLI).
+    for r in runs:
+        summary, config = r["summary"], r["config"]
+        for key in ["params/total", "flops/forward", "test/acc", "val/acc_best", *classes]:
+            assert isinstance(summary[key], int | float), key
+        for key in ["val/acc", "train/loss_epoch", "epoch"]:  # history keys end in the summary
+            assert key in summary, key
+        for key in media:
+            assert summary[key[0]]["_type"] == "images/separated"
+        assert config["head"] in ("flatten", "global") and config["pool"] == "max"
+        assert config["config"]["optimizer"]["lr"] == 0.002
+
+    # The report states report.md's figures: its table and its comparisons, word for word.
+    rep = json.loads((sweep_dir / "wandb_report.json").read_text())
+    blocks = rep["spec"]["blocks"]
+    table = [b["content"] for b in blocks if b["type"] == "markdown-block"]
+    assert len(table) == 1
+    assert table[0] in report_md and "| flatten | max | 270,942 |" in table[0]
+    items = [
+        i["children"][0]["children"][0]["text"]
+        for b in blocks
+        if b["type"] == "list"
+        for i in b["children"]
+    ]
+    compared = [line[2:] for line in report_md.splitlines() if line.startswith("- head=")]
+    assert items == compared and len(items) == 1
+    assert items[0].startswith("head=global vs head=flatten (pool=max): 32,862 vs 270,942")
+    grids = [
+        b["metadata"]["runSets"][0]["filters"]["filters"]
+        for b in blocks
+        if b["type"] == "panel-grid"
+    ]
+    assert len(grids) == 2 and all(g[0]["value"] == group for g in grids)
+
+    # --entity/--project override the runs' own settings.
+    out = run_cli(
+        ["scripts/dashboard.py", str(sweep_dir), "--dry-run", "--entity", "me", "--project", "p2"]
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    ws = json.loads((sweep_dir / "wandb_workspace.json").read_text())
+    assert (ws["entity"], ws["project"]) == ("me", "p2")
+    assert "wandb sync --entity me --project p2 " in out.stdout
+
+
+def test_runs_without_test_acc_are_one_error(tmp_path: Path) -> None:
+    sweep_dir = sweep(tmp_path, "head=global", "trainer.limit_test_batches=0")  # never tests
+    assert "test/acc" not in wandb_summary(sweep_dir / "0")["summary"]
+
+    out = run_cli(["scripts/dashboard.py", str(sweep_dir), "--dry-run"])
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr[-3000:]
+    assert "summary key test/acc (Accuracy vs cost, Configurations)" in lines[0]
+    assert str(sweep_dir) in lines[0]
+    assert not list(sweep_dir.glob("wandb_*.json"))  # nothing written
