@@ -10,7 +10,73 @@ import pytest
 import yaml
 from conftest import FAST, ROOT, make_cfg, read_results, run_cli, wandb_summary
 
-from poolbench.report import report
+from poolbench.report import find_jobs, plot_curves, plot_scatter, report, summarize
+
+
+def coloured_pixels(png: Path) -> int:
+    """Pixels in a saturated colour: data and legend marks (the axes and text are grey)."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    return int((rgb.max(-1) - rgb.min(-1) > 80).sum())
+
+
+def same_pixels(a: Path, b: Path) -> bool:
+    import numpy as np
+    from PIL import Image
+
+    return np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+
+
+def check_pictures(sweep_dir: Path, results: list[dict]) -> None:
+    """The report's pictures show the jobs' numbers: read back from the figures, and drawn."""
+    import csv
+
+    from matplotlib.colors import to_rgba
+
+    rows = summarize(find_jobs(sweep_dir))
+    scatter = plot_scatter(rows, sweep_dir / "check_scatter.png")
+    assert same_pixels(sweep_dir / "check_scatter.png", sweep_dir / "accuracy_vs_params.png")
+    pools = sorted({r["choices"]["pool"] for r in results})
+    drawn = {}
+    for c in scatter.axes[0].containers:  # one errorbar per head x pool
+        (x, y), line = c.lines[0].get_xydata()[0], c.lines[0]
+        drawn[(round(x), round(y, 4))] = (line.get_color(), line.get_marker())
+    expected = {
+        (r["params"]["total"], round(100 * r["metrics"]["test/acc"], 4)): r["choices"]
+        for r in results
+    }
+    assert set(drawn) == set(expected)
+    for point, choices in expected.items():  # colour by pool, marker by head
+        assert to_rgba(drawn[point][0]) == to_rgba(f"C{pools.index(choices['pool'])}")
+    markers = {expected[p]["head"]: m for p, (_, m) in drawn.items()}
+    assert len(set(markers.values())) == len(markers) == 2
+    blank = plot_scatter([dict(r, test_acc=[]) for r in rows], sweep_dir / "blank.png")
+    assert not blank.axes[0].containers
+    # A blank plot (axes, legend) passes any file-size check; it lacks the data's coloured marks.
+    assert coloured_pixels(sweep_dir / "accuracy_vs_params.png") > (
+        coloured_pixels(sweep_dir / "blank.png") + 200
+    )
+
+    curves = plot_curves(find_jobs(sweep_dir), sweep_dir / "check_curves.png")
+    assert same_pixels(sweep_dir / "check_curves.png", sweep_dir / "curves.png")
+    lines = {line.get_label(): line.get_xydata().tolist() for line in curves.axes[0].get_lines()}
+    expected_curves = {}
+    for job, r in zip(sorted(p for p in sweep_dir.iterdir() if p.is_dir()), results, strict=True):
+        with (job / "csv/metrics.csv").open() as f:
+            logged = [
+                (int(float(m["epoch"])) + 1, 100 * float(m["val/acc"]))
+                for m in csv.DictReader(f)
+                if m["val/acc"]
+            ]
+        expected_curves[f"{r['choices']['head']}/{r['choices']['pool']}"] = logged
+    assert lines.keys() == expected_curves.keys()
+    for label, points in expected_curves.items():
+        assert [tuple(p) for p in lines[label]] == points, label
+    plot_curves([], sweep_dir / "blank.png")
+    assert coloured_pixels(sweep_dir / "blank.png") == 0
+    assert coloured_pixels(sweep_dir / "curves.png") > 100
 
 
 def wandb_group(job_dir: Path) -> str:
@@ -72,8 +138,7 @@ def test_two_heads_by_two_pools(tmp_path: Path) -> None:
         == 4
     )
     assert "270,942" in text and "32,862" in text
-    for png in ("accuracy_vs_params.png", "curves.png"):
-        assert (tmp_path / "sweep" / png).stat().st_size > 10_000
+    check_pictures(tmp_path / "sweep", results)
     rows = (tmp_path / "sweep" / "results.csv").read_text().splitlines()
     assert len(rows) == 5
 
