@@ -2,8 +2,9 @@
 
 python scripts/visualize_pooling.py                     # photo 224x224, max 4x4, mean 2x2
 python scripts/visualize_pooling.py --image cat.jpg --mode max --kernel 8
-python scripts/visualize_pooling.py ckpt_path=outputs/train/<run>/checkpoints/last.ckpt [data=…]
-    # a trained net: maps after each downsampling layer, and what the head pools them into
+python scripts/visualize_pooling.py ckpt_path=outputs/train/<run>/checkpoints/last.ckpt [out=DIR]
+    # a trained net: maps after each downsampling layer and what the head pools them into, and
+    # each class's most confident test mistakes (default DIR: <run>/pictures/<checkpoint name>/)
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+PER_CLASS = 8  # as callbacks.review_images.per_class
 
 
 def photo_mode(argv: list[str]) -> None:
@@ -39,6 +43,7 @@ def photo_mode(argv: list[str]) -> None:
     print(f"wrote {args.out}")
 
 
+@torch.no_grad()
 def checkpoint_mode(overrides: list[str]) -> None:
     from omegaconf import open_dict
 
@@ -47,30 +52,46 @@ def checkpoint_mode(overrides: list[str]) -> None:
     from poolbench.eval import read_checkpoint
     from poolbench.module import PoolNetModule
     from poolbench.pictures import activations_figure, spread_indices
+    from poolbench.review import add_mistakes, misclassified_image, save_figure
 
     cfg = compose("eval", [o for o in overrides if not o.startswith("out=")])
     out = next((Path(o[4:]) for o in overrides if o.startswith("out=")), None)
     ckpt = read_checkpoint(cfg.ckpt_path)
     module = PoolNetModule(**ckpt["hyper_parameters"])
     module.load_state_dict(ckpt["state_dict"])
+    module.eval()
     with open_dict(cfg):
         cfg.data.augment = False
     dm = ImageDataModule(cfg.data)
     dm.prepare_data()
     dm.setup("test")
+    # A run's own pictures are not overwritten: these go beside them, named by checkpoint.
+    ckpt_file = Path(cfg.ckpt_path).resolve()
+    out = out or ckpt_file.parents[1] / "pictures" / ckpt_file.stem
+    out.mkdir(parents=True, exist_ok=True)
     idx = spread_indices(dm.test.y)
     x, y = dm.normalize(dm.test.x[idx]), dm.test.y[idx]
     preds = module(x).argmax(1)
     titles = [f"{dm.classes[t]} → {dm.classes[p]}" for t, p in zip(y, preds, strict=True)]
-    fig = activations_figure(module.net, x, titles)
-    out = out or Path(cfg.ckpt_path).resolve().parents[1] / "activations.png"
-    fig.savefig(out, dpi=100)
-    print(f"wrote {out}")
+    save_figure(activations_figure(module.net, x, titles), out / "activations.png")
+    # The same selection as a run's misclassified.png: each class's most confident mistakes,
+    # scored with the run's test-time augmentation.
+    kept = None
+    for xb, yb in dm.test_dataloader():
+        kept = add_mistakes(kept, xb, module.eval_logits(xb), yb, PER_CLASS)
+    save_figure(misclassified_image(kept, dm.classes, PER_CLASS), out / "misclassified.png")
+    print(f"wrote {out / 'activations.png'} and {out / 'misclassified.png'}")
 
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
     if any(a.startswith("ckpt_path=") for a in argv):
-        checkpoint_mode(argv)
+        from poolbench.errors import UserError
+
+        try:
+            checkpoint_mode(argv)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
     else:
         photo_mode(argv)

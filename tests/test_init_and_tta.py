@@ -80,10 +80,10 @@ def test_module_whitens_at_fit_and_averages_views(tmp_path: Path) -> None:
 
     x = images[:4]
     flip = (module(x) + module(x.flip(-1))) / 2
-    assert torch.allclose(module._eval_logits(x), flip)
+    assert torch.allclose(module.eval_logits(x), flip)
     assert not torch.allclose(module(x), flip)
     module.hparams.tta = "none"
-    assert torch.equal(module._eval_logits(x), module(x))
+    assert torch.equal(module.eval_logits(x), module(x))
     # flip_translate: half the flip pair, a quarter each for the pairs shifted by one pixel
     module.hparams.tta = "flip_translate"
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
@@ -92,4 +92,4 @@ def test_module_whitens_at_fit_and_averages_views(tmp_path: Path) -> None:
     assert torch.equal(moved_up[..., :-1, :-1], x[..., 1:, 1:])
     pair = lambda v: (module(v) + module(v.flip(-1))) / 2  # noqa: E731
     expected = flip / 2 + pair(moved_down) / 4 + pair(moved_up) / 4
-    assert torch.allclose(module._eval_logits(x), expected, atol=1e-6)
+    assert torch.allclose(module.eval_logits(x), expected, atol=1e-6)

@@ -1,6 +1,8 @@
 from pathlib import Path
 
+import numpy as np
 from conftest import ROOT, run_cli
+from PIL import Image
 
 from poolbench.pictures import pool_image, sample_photo
 
@@ -18,6 +20,8 @@ def test_lecture_pooling_shapes() -> None:
 def test_visualize_pooling_script(tmp_path: Path) -> None:
     out = run_cli(["scripts/visualize_pooling.py", "--out", str(tmp_path / "p.png")], cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "p.png").stat().st_size > 50_000
+    # Three photos side by side: many colours, real contrast (a blank figure has neither).
+    px = np.asarray(Image.open(tmp_path / "p.png").convert("RGB")).astype(float)
+    assert px.std() > 30 and len(np.unique(px.reshape(-1, 3), axis=0)) > 5_000
     bad = run_cli(["scripts/visualize_pooling.py", "--kernel", "0"], cwd=ROOT)
     assert bad.returncode == 2 and "--kernel 0" in bad.stderr

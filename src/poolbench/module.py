@@ -70,7 +70,7 @@ class PoolNetModule(L.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
-    def _eval_logits(self, x: Tensor) -> Tensor:
+    def eval_logits(self, x: Tensor) -> Tensor:
         # Test-time augmentation (airbench): the net was trained on mirrored and shifted images,
         # so averaging its logits over such views beats any single view (README, Performance).
         tta = self.hparams.tta
@@ -100,10 +100,10 @@ class PoolNetModule(L.LightningModule):
         whiten_conv(self.net.blocks[0].conv, dm.normalize(dm.train.x[:WHITEN_IMAGES]))
 
     def configure_model(self) -> None:
-        if self.hparams.model.get("compile") and not isinstance(
-            self.net, torch._dynamo.OptimizedModule
-        ):
-            self.net = torch.compile(self.net)
+        # In place (nn.Module.compile), not a wrapper: the state_dict keys stay the plain net's,
+        # so eval.py, embed.py and the pictures load a compiled run's checkpoints.
+        if self.hparams.model.get("compile") and self.net._compiled_call_impl is None:
+            self.net.compile()
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -127,7 +127,7 @@ class PoolNetModule(L.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
-        logits = self._eval_logits(x)
+        logits = self.eval_logits(x)
         self.val_loss(F.cross_entropy(logits, y))
         self.val_acc(logits, y)
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
@@ -141,13 +141,13 @@ class PoolNetModule(L.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         x, y = batch
-        logits = self._eval_logits(x)
+        logits = self.eval_logits(x)
         self.test_loss(F.cross_entropy(logits, y))
         for metric in (self.test_acc, self.test_class_acc, self.test_confusion):
             metric(logits, y)
         self.log("test/loss", self.test_loss, on_epoch=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
-        return {"preds": logits.argmax(1)}
+        return {"logits": logits}  # ReviewImages keeps each class's most confident mistakes
 
     def on_test_epoch_end(self) -> None:
         for name, acc in zip(self.classes, self.test_class_acc.compute(), strict=True):

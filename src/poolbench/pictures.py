@@ -59,14 +59,20 @@ def pooling_figure(img: Tensor, pools: list[tuple[str, int]]) -> Any:
     return fig
 
 
-def _mosaic(maps: Tensor, n: int = 8) -> np.ndarray:
-    """The first n channels of a (C, H, W) map side by side, each scaled to [0, 1]."""
-    maps = maps[:n]
-    lo = maps.flatten(1).amin(1)[:, None, None]
-    hi = maps.flatten(1).amax(1)[:, None, None]
-    maps = (maps - lo) / (hi - lo + 1e-8)
-    pad = F.pad(maps, (1, 1, 1, 1), value=1.0)
-    return torch.cat(list(pad), dim=1).numpy()
+def _gaps(parts: list[Tensor], dim: int, gap: int) -> Tensor:
+    """Parts joined along `dim` with NaN gaps between them: NaN draws as background, so no
+    frame looks like part of a map."""
+    shape = list(parts[0].shape)
+    shape[dim] = gap
+    nan = torch.full(shape, float("nan"))
+    joined = [t for part in parts for t in (part, nan)][:-1]
+    return torch.cat(joined, dim=dim)
+
+
+def _mosaic(maps: Tensor, n: int = 8) -> Tensor:
+    """The first n channels of a (C, H, W) map side by side, raw values."""
+    maps = maps[:n].float().cpu()
+    return _gaps(list(maps), 1, max(1, maps.shape[-1] // 8))
 
 
 def spread_indices(labels: Tensor, n: int = 4) -> Tensor:
@@ -81,31 +87,50 @@ def spread_indices(labels: Tensor, n: int = 4) -> Tensor:
 
 @torch.no_grad()
 def activations_figure(net: torch.nn.Module, images: Tensor, titles: list[str]) -> Any:
-    """Per image: the input, the first channels after each block's downsampling, and the
-    vector the head hands to the classifier."""
+    """A row per image: the input, the first channels after each block's downsampling, and
+    the vector the head hands to the classifier. One panel per layer, so each layer has one
+    colour scale shared by all images and the maps compare across them."""
     plt = _plt()
     net.eval()
     feats = net.features(images)
-    embeds = net.head(feats)
-    cols = 2 + len(feats)
+    embeds = net.head(feats).float().cpu()
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
+    inputs = torch.stack([(x - x.amin()) / (x.amax() - x.amin() + 1e-8) for x in images.float()])
+    gap = images.shape[-2] // 4
+    panels = [_gaps(list(inputs.cpu().permute(0, 2, 3, 1)), 0, gap).clamp(0, 1)]
+    for f in feats:
+        panels.append(_gaps([_mosaic(m) for m in f], 0, max(1, f.shape[-2] // 4)))
+    widths = [p.shape[1] / p.shape[0] for p in panels] + [1.3]  # every panel 3 inches high
+    fig_w = sum(widths) * 3.0 + 1.8
     fig, axes = plt.subplots(
-        len(images),
-        cols,
-        figsize=(3 * cols, 1.9 * len(images)),
-        squeeze=False,
-        gridspec_kw={"width_ratios": [1, *[3] * len(feats), 2]},
+        1, len(widths), figsize=(fig_w, 4.0), gridspec_kw={"width_ratios": widths}
     )
-    for r, (img, title) in enumerate(zip(images, titles, strict=True)):
-        lo, hi = img.amin(), img.amax()
-        axes[r, 0].imshow(((img - lo) / (hi - lo + 1e-8)).permute(1, 2, 0).cpu().numpy())
-        axes[r, 0].set_title(title, fontsize=8)
-        for b, f in enumerate(feats):
-            axes[r, 1 + b].imshow(_mosaic(f[r].float().cpu()), cmap="viridis")
-            axes[r, 1 + b].set_title(f"after blocks.{b}.pool: {tuple(f.shape[1:])}", fontsize=8)
-        axes[r, -1].bar(range(embeds.shape[1]), embeds[r].float().cpu().numpy(), width=1.0)
-        axes[r, -1].set_title(f"head output: {embeds.shape[1]} features", fontsize=8)
-        for ax in axes[r, :-1]:
-            ax.axis("off")
-        axes[r, -1].tick_params(labelsize=6)
-    fig.tight_layout()
+    axes[0].imshow(panels[0].nan_to_num(1.0).numpy())
+    row_h = images.shape[-2] + gap
+    for r, title in enumerate(titles):
+        axes[0].text(
+            -2, r * row_h + images.shape[-2] / 2, title, ha="right", va="center", fontsize=8
+        )
+    axes[0].set_title("input", fontsize=8)
+    for k, (f, panel) in enumerate(zip(feats, panels[1:], strict=True)):
+        vmin, vmax = float(np.nanmin(panel.numpy())), float(np.nanmax(panel.numpy()))
+        axes[1 + k].imshow(panel.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        axes[1 + k].set_title(
+            f"after blocks.{k}.pool: {tuple(f.shape[1:])}\nfirst 8 channels, colour "
+            f"{vmin:.2g} → {vmax:.2g}",
+            fontsize=8,
+        )
+    for ax in axes[:-1]:
+        ax.axis("off")
+    head = axes[-1]
+    head.imshow(embeds.numpy(), cmap="viridis", aspect="auto", interpolation="nearest")
+    head.set_title(
+        f"head output: {embeds.shape[1]} features\ncolour {float(embeds.min()):.2g} → "
+        f"{float(embeds.max()):.2g}",
+        fontsize=8,
+    )
+    head.set_yticks([])  # its rows are the images, in the same order
+    head.set_xlabel("feature", fontsize=8)
+    head.tick_params(labelsize=7)
+    fig.subplots_adjust(left=1.5 / fig_w, right=1 - 0.2 / fig_w, bottom=0.12, top=0.84, wspace=0.1)
     return fig
