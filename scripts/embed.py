@@ -23,8 +23,8 @@ def main(overrides: list[str]) -> int:
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)
         return 0
-    cfg = compose("embed", overrides)
     try:
+        cfg = compose("embed", overrides)  # a typo in an option or key: one line, too
         from poolbench.embed import embed
 
         embed(cfg)

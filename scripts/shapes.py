@@ -28,8 +28,8 @@ def main(overrides: list[str]) -> int:
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)
         return 0
-    cfg = compose("train", overrides)
     try:
+        cfg = compose("train", overrides)  # a typo in an option or key: one line, too
         validate(cfg)  # a vanishing map is reported here, at its layer
         from poolbench.data.datamodule import SOURCES
         from poolbench.models.convnet import build_convnet, layer_table

@@ -2,13 +2,15 @@
 is loaded or training starts, and no half-written run folder."""
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FAST, make_folder, read_results, run_cli, wandb_summary, write_image
+from conftest import FAST, ROOT, make_folder, read_results, run_cli, wandb_summary, write_image
 
 
 def fails(tmp_path: Path, *args: str, script: str = "train.py", env: dict | None = None) -> str:
+    """The command exits 2 with exactly one `error:` line, no traceback, and no run folder."""
     run_dir = tmp_path / "run"
     out = run_cli(
         [script, *args, f"hydra.run.dir={run_dir}", f"data.cache_dir={tmp_path}/c"], env=env
@@ -16,19 +18,127 @@ def fails(tmp_path: Path, *args: str, script: str = "train.py", env: dict | None
     assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
     errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, out.stderr[-2000:]
-    assert "Traceback" not in out.stderr
-    assert not run_dir.exists() or script != "train.py", list(run_dir.rglob("*"))
+    assert "Traceback" not in out.stderr and "HYDRA_FULL_ERROR" not in out.stderr, out.stderr
+    assert not run_dir.exists(), sorted(str(p) for p in run_dir.rglob("*"))
     return errors[0]
 
 
-@pytest.mark.parametrize("override", ["head=globl", "pool=median", "data=cifar100", "trainer=tpu"])
-def test_unknown_option_lists_the_choices(override: str, tmp_path: Path) -> None:
+def one_error_line(out: subprocess.CompletedProcess) -> str:
+    """The whole of stderr is one `error:` line, and the exit status is 2."""
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: "), out.stderr
+    return out.stderr.strip()
+
+
+@pytest.mark.parametrize(
+    ("override", "nearest"),
+    [
+        ("head=globl", "global"),
+        ("pool=avgg", "avg"),
+        ("data=cifar100", "cifar10"),
+        ("trainer=gpus", "gpu"),
+        ("pool=median", None),  # nothing close: the list alone
+    ],
+)
+def test_unknown_option_lists_the_choices(
+    override: str, nearest: str | None, tmp_path: Path
+) -> None:
+    group, value = override.split("=")
     out = run_cli(["train.py", override, f"hydra.run.dir={tmp_path}/run"])
-    group = override.split("=")[0]
-    assert out.returncode != 0
-    assert f"Could not find '{group}/{override.split('=')[1]}'" in out.stderr
-    assert f"Available options in '{group}'" in out.stderr
+    line = one_error_line(out)
+    assert line.startswith(f"error: {override} is not an option"), line
+    if nearest:
+        assert f"did you mean {nearest}?" in line or f"did you mean {nearest} or" in line, line
+    else:
+        assert "did you mean" not in line, line
+    options = sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml"))
+    assert f"({group} options: {', '.join(options)})" in line, line
     assert not (tmp_path / "run").exists()
+
+
+def test_the_readme_example_is_what_train_py_prints(tmp_path: Path) -> None:
+    out = run_cli(
+        [str(ROOT / "train.py"), "head=globl"], cwd=tmp_path
+    )  # outputs/ would go under tmp_path
+    assert one_error_line(out).startswith(
+        "error: head=globl is not an option; did you mean global? (head options: avg, flatten,"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["optimizer.lrr=0.1"],
+            "optimizer.lrr is not a key of the config; did you mean optimizer.lr?",
+        ),
+        (["lr=0.1"], "lr is not a key of the config; did you mean optimizer.lr?"),
+        (
+            ["head=flatten", "head.nam=x"],
+            "head.nam is not a key of the config; did you mean head.name?",
+        ),
+        (["seeed=1"], "seeed is not a key of the config; did you mean seed?"),
+        (
+            ["hydra.run.dirr=x"],
+            "hydra.run.dirr is not a key of the config; did you mean hydra.run.dir?",
+        ),
+        (["+seed=1"], "+seed=1: seed is already in the config; drop the +: seed=1"),
+        (["~seeed"], "~seeed: seeed is not a key of the config; did you mean seed?"),
+        (["head=flatten,global"], "head=flatten,global lists several values: add -m"),
+        (["headglobal"], "cannot read the override 'headglobal'"),
+        (["-m", "head=flatten,globl"], "head=globl is not an option; did you mean global?"),
+        (["-m", "seeed=1,2"], "seeed is not a key of the config; did you mean seed?"),
+        (["--cfg", "job", "head=globl"], "head=globl is not an option"),
+        (["--help", "seeed=1"], "seeed is not a key of the config"),
+    ],
+)
+def test_unknown_keys_and_bad_syntax_name_the_nearest_key(
+    args: list[str], expected: str, tmp_path: Path
+) -> None:
+    out = run_cli(
+        [str(ROOT / "train.py"), *args], cwd=tmp_path
+    )  # no run or sweep folder under tmp_path
+    line = one_error_line(out)
+    assert line.startswith(f"error: {expected}"), line
+    if "is not a key" in expected:
+        assert "keys in " in line or "top-level keys: " in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("script", ["train.py", "eval.py", "scripts/embed.py", "scripts/shapes.py"])
+def test_every_entry_point_answers_a_typo_in_one_line(script: str, tmp_path: Path) -> None:
+    for args, expected in (
+        (["pool=mx"], "pool=mx is not an option; did you mean max?"),
+        (
+            ["data.batch_sise=8"],
+            "data.batch_sise is not a key of the config; did you mean data.batch_size?",
+        ),
+    ):
+        out = run_cli([str(ROOT / script), *args], cwd=tmp_path)
+        assert one_error_line(out).startswith(f"error: {expected}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overrides_that_hydra_accepts_still_work(tmp_path: Path) -> None:
+    out = run_cli(
+        [
+            str(ROOT / "train.py"),
+            "--cfg",
+            "job",
+            "+extra.key=1",
+            "~label_smoothing",
+            "head=flatten",
+            "hydra.job.chdir=false",
+            "hydra/launcher=basic",
+        ],
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "extra:\n  key: 1" in out.stdout and "label_smoothing" not in out.stdout
+    assert "name: flatten" in out.stdout
+    helped = run_cli([str(ROOT / "train.py"), "--help"], cwd=tmp_path)
+    assert helped.returncode == 0 and "head: avg, flatten, global" in helped.stdout, helped.stdout
 
 
 @pytest.mark.parametrize(
@@ -105,6 +215,12 @@ def test_eval_bad_checkpoints(tmp_path: Path) -> None:
     junk.write_text("not a checkpoint")
     assert "is not a readable checkpoint" in fails(tmp_path, f"ckpt_path={junk}", script="eval.py")
     assert "no checkpoint given" in fails(tmp_path, script="eval.py")
+    # with the default run folder (outputs/eval/<date_time>): not even outputs/ stays behind
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    line = one_error_line(run_cli([str(ROOT / "eval.py"), "ckpt_path=/missing.ckpt"], cwd=cwd))
+    assert "ckpt_path=/missing.ckpt does not exist" in line
+    assert list(cwd.iterdir()) == []
 
 
 def test_eval_names_keys_that_disagree_with_the_checkpoint(tmp_path: Path) -> None:

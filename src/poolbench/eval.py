@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from poolbench.checks import ConfigError
-from poolbench.config import CONF_DIR
+from poolbench.config import CONF_DIR, run_app
 from poolbench.train import answer_user_errors
 
 MODEL_GROUPS = ("model", "head", "pool")
@@ -108,8 +108,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     answer_user_errors(evaluate, cfg)
+
+
+def main() -> None:
+    run_app(hydra_main, "eval")
 
 
 if __name__ == "__main__":
