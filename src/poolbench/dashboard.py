@@ -36,7 +36,8 @@ TAB10 = [
     "#17becf",
 ]
 COST_KEYS = ["params/total", "flops/forward"]
-CURVE_KEYS = ["val/acc", "train/loss_epoch"]  # Lightning names the epoch mean of train/loss so
+# W&B gets train/loss per step and per epoch (Lightning: train/loss_step, train/loss_epoch).
+CURVE_KEYS = ["val/acc", "train/loss_epoch"]
 EPOCH_KEY = "epoch"
 MEDIA_KEYS = ["test/confusion_matrix", "test/misclassified", "test/activations"]
 CLASS_PREFIX = "test/acc_class/"
@@ -88,7 +89,7 @@ def wandb_cli() -> str:
 
 
 def read_run(run_dir: Path) -> RunLog:
-    # wandb >= 0.2x reads .wandb files in its Go core only; `leet inspect` prints their records.
+    # The wandb SDK reads .wandb files in its Go core, not in Python: `leet inspect` prints them.
     out = subprocess.run(
         [wandb_cli(), "leet", "inspect", "--json", str(run_dir)],
         capture_output=True,
@@ -100,6 +101,8 @@ def read_run(run_dir: Path) -> RunLog:
     run: dict[str, Any] = {}
     log = RunLog(run_dir, "", "", "", "", "")
     for line in out.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
         record = json.loads(line)
         kind = record.get("type")
         if kind == "run":
