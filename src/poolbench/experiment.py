@@ -85,6 +85,9 @@ def limit_threads() -> None:
     cores = os.cpu_count() or 1
     parallel = cores if n_jobs < 0 else max(1, min(n_jobs, cores))
     torch.set_num_threads(max(1, cores // parallel))
+    log.info(
+        "torch threads: %d (%d jobs at once on %d cores)", torch.get_num_threads(), parallel, cores
+    )
 
 
 def plain(node: Any) -> Any:
