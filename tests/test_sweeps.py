@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -138,6 +139,19 @@ def test_two_heads_by_two_pools(tmp_path: Path) -> None:
         == 4
     )
     assert "270,942" in text and "32,862" in text
+    # Each job says where it ran; the report adds up what the sweep cost.
+    host = socket.gethostname()
+    for r, run in zip(results, runs, strict=True):
+        assert r["device"]["host"] == host and r["device"]["accelerator"] == "cpu"
+        assert r["device"]["count"] == 1 and r["device"]["name"]
+        assert r["ended_at"] - r["started_at"] == pytest.approx(r["seconds"], abs=0.01)
+        assert run["config"]["device/host"] == host
+        assert run["config"]["device/name"] == r["device"]["name"]
+    wall = max(r["ended_at"] for r in results) - min(r["started_at"] for r in results)
+    assert wall < sum(r["seconds"] for r in results) + 60  # one after another, a minute of gaps
+    rate = 4 / wall * 3600
+    assert f"Sweep cost: 4 jobs in {wall / 60:.1f} min wall-clock ({rate:.0f} jobs/hour)" in text
+    assert f"{sum(r['seconds'] for r in results) / 3600:.3f} CPU-hours held" in text
     check_pictures(tmp_path / "sweep", results)
     rows = (tmp_path / "sweep" / "results.csv").read_text().splitlines()
     assert len(rows) == 5
@@ -221,3 +235,27 @@ def test_wandb_sweep_parameters_compose(tmp_path: Path) -> None:
         cfg = make_cfg(args, tmp_path)
         assert cfg.head.name == dict(zip(keys, combo, strict=True))["head"]
     assert spec["metric"]["name"] == "val/acc_best"
+
+
+def test_sweep_cost_adds_device_hours_per_accelerator(tmp_path: Path) -> None:
+    from poolbench.report import Job, cost_line, sweep_cost
+
+    def job(start: float, seconds: float, accelerator: str, count: int, host: str) -> Job:
+        device = {"accelerator": accelerator, "count": count, "host": host, "name": "H100"}
+        results = {"started_at": start, "ended_at": start + seconds, "seconds": seconds}
+        return Job(tmp_path, {**results, "device": device}, 0, {})
+
+    # Two 2-GPU DDP jobs at once on one host, a third one later on another host.
+    jobs = [
+        job(0, 1800, "cuda", 2, "a"),
+        job(0, 1800, "cuda", 2, "a"),
+        job(1800, 1800, "cuda", 2, "b"),
+    ]
+    cost = sweep_cost(jobs)
+    assert cost["wall_clock_s"] == 3600 and cost["jobs_per_hour"] == 3
+    assert cost["device_hours"] == {"cuda": 3.0}
+    assert cost_line(cost) == (
+        "Sweep cost: 3 jobs in 60.0 min wall-clock (3 jobs/hour); 3.000 CUDA-hours held; "
+        "on H100 (2 hosts)."
+    )
+    assert sweep_cost([Job(tmp_path, {"seconds": 5}, 0, {})]) is None  # older results.json

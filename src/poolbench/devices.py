@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import socket
+from typing import Any
+
 import torch
 
 
@@ -22,3 +27,27 @@ def auto_precision(accelerator: str) -> str:
     if not on_gpu(accelerator) and accelerator in ("cpu", "auto") and cpu_has_native_bf16():
         return "bf16-mixed"
     return "32-true"
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def where_it_runs(accelerator: str, root_device: torch.device, devices: int) -> dict[str, Any]:
+    """Where a job ran, for results.json and the W&B config: a sweep spread over GPUs and
+    machines can then be traced job by job."""
+    gpu = root_device.type == "cuda"
+    return {
+        "host": socket.gethostname(),
+        "accelerator": accelerator,
+        "name": torch.cuda.get_device_name(root_device) if gpu else cpu_name(),
+        "count": devices,  # processes x nodes: one device each
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }

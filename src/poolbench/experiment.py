@@ -236,12 +236,14 @@ def fit_and_test(
 ) -> float | None:
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    from poolbench.devices import where_it_runs
     from poolbench.loggers import build_loggers, finish_wandb
     from poolbench.results import write_results
 
     cost = module.cost()
     log.info("params %s, %.2f MFLOPs/image", cost["params"], cost["flops_per_image"] / 1e6)
     start, status, error = time.time(), "failed", None
+    device: dict[str, Any] | None = None
     metrics: dict[str, Any] = {}
     trainer, wandb_id = None, None
     environ_before = dict(os.environ)
@@ -249,10 +251,16 @@ def fit_and_test(
         tags = [f"{g}:{choices[g]}" for g in ("head", "pool", "data") if g in choices]
         loggers = build_loggers(cfg, job_name(), sweep_group(), tags, resume_id)
         trainer = build_trainer(cfg, loggers, run_dir)
+        device = where_it_runs(
+            type(trainer.accelerator).__name__.removesuffix("Accelerator").lower(),
+            trainer.strategy.root_device,
+            trainer.world_size,
+        )
         setup_facts = {
             "batch/per_device": cfg.data.batch_size,
             "batch/global": cfg.data.batch_size * trainer.world_size,
             "trainer/precision": trainer.precision,  # what `auto` chose
+            **{f"device/{k}": v for k, v in device.items()},
         }
         if trainer.is_global_zero:  # other DDP ranks hold dummy loggers
             record_cost(loggers, cfg, choices, {**cost, "setup": setup_facts})
@@ -292,6 +300,9 @@ def fit_and_test(
                 startup_seconds=_timer(trainer).startup_seconds if _timer(trainer) else None,
                 wandb_run_id=wandb_id,
                 precision=trainer.precision if trainer else None,
+                device=device,
+                started_at=round(start, 3),  # Unix time: a sweep's wall-clock spans its jobs
+                ended_at=round(time.time(), 3),
             )
         finish_wandb({"ok": 0, "interrupted": 130}.get(status, 1), status)
         if trainer is not None and trainer.world_size > 1 and not is_torchrun_or_slurm():

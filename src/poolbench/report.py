@@ -247,11 +247,50 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def sweep_cost(jobs: list[Job]) -> dict[str, Any] | None:
+    """Wall-clock from the first job's start to the last one's end, jobs per hour, and the
+    device-hours the jobs held (a job's seconds x its devices; k jobs sharing a GPU count k
+    times), per accelerator. None for results written before jobs recorded their times."""
+    timed = [j.results for j in jobs if {"started_at", "ended_at"} <= j.results.keys()]
+    if not timed:
+        return None
+    wall = max(r["ended_at"] for r in timed) - min(r["started_at"] for r in timed)
+    hours: dict[str, float] = {}
+    for r in timed:
+        device = r.get("device") or {}
+        kind = device.get("accelerator", "unknown")
+        hours[kind] = hours.get(kind, 0.0) + r["seconds"] * (device.get("count") or 1) / 3600
+    hosts = sorted({(r.get("device") or {}).get("host", "?") for r in timed})
+    names = sorted({(r.get("device") or {}).get("name", "?") for r in timed})
+    return {
+        "jobs": len(timed),
+        "wall_clock_s": wall,
+        "jobs_per_hour": len(timed) / wall * 3600 if wall > 0 else None,
+        "device_hours": hours,
+        "hosts": hosts,
+        "devices": names,
+    }
+
+
+def cost_line(cost: dict[str, Any]) -> str:
+    held = ", ".join(
+        f"{h:.3f} {kind.upper()}-hours" for kind, h in sorted(cost["device_hours"].items())
+    )
+    rate = f"{cost['jobs_per_hour']:.0f} jobs/hour" if cost["jobs_per_hour"] else "-"
+    return (
+        f"Sweep cost: {cost['jobs']} jobs in {cost['wall_clock_s'] / 60:.1f} min wall-clock "
+        f"({rate}); {held} held; on {', '.join(cost['devices'])} "
+        f"({len(cost['hosts'])} host{'s' if len(cost['hosts']) != 1 else ''})."
+    )
+
+
 def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> str:
+    cost = sweep_cost(jobs)
     lines = [
         f"# Sweep report: {sweep_dir.name}",
         "",
         f"{len(jobs)} jobs, {sum(j.ok for j in jobs)} ok. Accuracies: mean ± std over seeds.",
+        *(["", cost_line(cost)] if cost else []),
         "",
         *table(rows),
     ]
