@@ -171,20 +171,8 @@ def test_failing_job_leaves_the_others_complete(tmp_path: Path) -> None:
     assert "optimizer.lr=0.003" in text
 
 
-def test_parallel_jobs_share_the_cores(tmp_path: Path) -> None:
-    import os
-
-    import torch
-
-    from poolbench.experiment import limit_threads
-
-    make_cfg(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.mode=MULTIRUN"], tmp_path)
-    before = torch.get_num_threads()
-    try:
-        limit_threads()
-        assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) // 2)
-    finally:
-        torch.set_num_threads(before)
+# The joblib launcher (jobs at once, threads per job): a real 2-job sweep in test_promises.py,
+# test_joblib_jobs_run_at_once_and_share_the_cores, whose jobs the report test reuses.
 
 
 def test_submitit_local_launcher(tmp_path: Path) -> None:
