@@ -63,21 +63,42 @@ def test_tta_defaults_and_bad_value(tmp_path: Path) -> None:
 
 
 def test_module_whitens_at_fit_and_averages_views(tmp_path: Path) -> None:
+    import lightning as L
+
     from poolbench.data.datamodule import ImageDataModule
     from poolbench.experiment import build_module
     from poolbench.module import WHITEN_IMAGES
 
     cfg = make_cfg([*FAST, "data.tta=flip"], tmp_path, cache=tmp_path / "cache")
     dm = ImageDataModule(cfg.data)
-    dm.prepare_data()
-    dm.setup("fit")
     module = build_module(cfg, dm.num_classes, dm.classes)
-    module.trainer = type("T", (), {"datamodule": dm})()  # the one attribute setup() reads
-    module.setup("fit")
-    conv = module.net.blocks[0].conv
-    images = dm.normalize(dm.train.x[:WHITEN_IMAGES])
-    assert torch.allclose(conv.weight, patch_whitening(images, 5, 16))
+    before = module.net.blocks[0].conv.weight.detach().clone()
 
+    class FirstConvAtStart(L.Callback):  # the weights the first training step starts from
+        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            self.weight = pl_module.net.blocks[0].conv.weight.detach().clone()
+
+    seen = FirstConvAtStart()
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[seen],
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, datamodule=dm)
+    images = dm.normalize(dm.train.x[:WHITEN_IMAGES])
+    assert not torch.allclose(seen.weight, before)
+    assert torch.allclose(seen.weight, patch_whitening(images, 5, 16))
+    assert trainer.global_step == 2  # and then it trained from there
+
+    module.eval()
     x = images[:4]
     flip = (module(x) + module(x.flip(-1))) / 2
     assert torch.allclose(module.eval_logits(x), flip)
