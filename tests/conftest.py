@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,6 +45,27 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     monkeypatch.setenv("WANDB_SILENT", "true")
 
 
+def truthy(var: str) -> bool:
+    return os.environ.get(var, "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture
+def shared_cifar() -> Path:
+    """The real CIFAR-10 JPEGs. Missing on a developer's machine: the test is skipped, with the
+    reason in the summary. Missing in CI ($CI set) or where $POOLBENCH_CIFAR_JPG names them:
+    the test fails, saying where they must be."""
+    if (SHARED_CIFAR / "train").is_dir():
+        return SHARED_CIFAR
+    where = (
+        f"real CIFAR-10 JPEGs (an ImageFolder tree with train/ and test/) not found at "
+        f"{SHARED_CIFAR}: put them at ../shared/data/cifar10-jpg beside the checkout or set "
+        "POOLBENCH_CIFAR_JPG"
+    )
+    if truthy("CI") or "POOLBENCH_CIFAR_JPG" in os.environ:
+        pytest.fail(f"{where}; the real-data tests must run here", pytrace=False)
+    pytest.skip(where)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
@@ -64,18 +89,61 @@ def make_cfg(
     return cfg
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill a command started by `run_command`/`spawn` and every process it started (its own
+    process group: DDP ranks, W&B's service), and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=30)
+
+
+def run_command(
+    cmd: list[str], cwd: Path = ROOT, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """subprocess.run, but the command runs in its own process group, killed at the end
+    whatever happens (timeout, Ctrl-C): no DDP rank outlives its test."""
+    full_env = {**os.environ, "WANDB_SILENT": "true", **(env or {})}
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        kill_group(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def run_cli(
     args: list[str], cwd: Path = ROOT, timeout: int = 600, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "WANDB_SILENT": "true", **(env or {})}
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=full_env,
-    )
+    return run_command([sys.executable, *args], cwd=cwd, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start commands (subprocess.Popen arguments) in their own process groups; at teardown,
+    whatever the test's outcome, each group is killed: a failed assertion leaves no job running."""
+    procs: list[subprocess.Popen] = []
+
+    def start(cmd: list[str], **kwargs: Any) -> subprocess.Popen:
+        kwargs.setdefault("cwd", ROOT)
+        kwargs.setdefault("env", {**os.environ, "WANDB_SILENT": "true"})
+        proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
+        procs.append(proc)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            kill_group(proc)
 
 
 def read_results(run_dir: Path) -> dict:

@@ -1,24 +1,85 @@
+import math
 import re
 
 from conftest import ROOT, run_cli
 
 
+def figure(text: str) -> float:
+    """A printed figure ("1,234", "0.39", "-0.4"): it must parse as a finite number."""
+    value = float(text.replace(",", ""))
+    assert math.isfinite(value), text
+    return value
+
+
+def positive(text: str) -> float:
+    value = figure(text)
+    assert value > 0, text
+    return value
+
+
+def close(printed: float, exact: float, decimals: int) -> bool:
+    """`printed` is `exact` rounded to `decimals`, where exact comes from rounded figures
+    itself: allow half a unit of the last digit plus 2% for the rounding of its inputs."""
+    return abs(printed - exact) <= 0.5 * 10**-decimals + 0.02 * abs(exact)
+
+
+def rows(stdout: str) -> dict[str, str]:
+    """Each table row, label -> figures (split at the first run of two or more spaces)."""
+    table = {}
+    for line in stdout.splitlines():
+        if line.startswith(("(a)", "(b)", "(c)", "(d)", "(e)", "    with ")):
+            label, value = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+            table[label] = value
+    return table
+
+
+def check_speed_table(stdout: str) -> None:
+    """Every row is there, every figure a positive finite number, every ratio its figures'."""
+    table = rows(stdout)
+    rate = r"(\S+) img/s"
+
+    def row(prefix: str, pattern: str) -> re.Match:
+        labels = [k for k in table if k.startswith(prefix)]
+        assert len(labels) == 1, (prefix, labels)
+        m = re.fullmatch(pattern, table[labels[0]])
+        assert m, (labels[0], table[labels[0]])
+        return m
+
+    for net in ("flatten", "global"):
+        a = positive(row(f"(a) plain PyTorch loop, {net} net", rate)[1])
+        same = row(f"(b) poolbench Trainer.fit, {net} net, same", rate + r"   b/a = (\S+)")
+        assert close(positive(same[2]), positive(same[1]) / a, 2), same[0]
+        b = row(
+            f"(b) poolbench Trainer.fit, {net} net, defaults",
+            rate + r"   b/a = (\S+)   data wait (\S+)% of step time",
+        )
+        assert close(positive(b[2]), positive(b[1]) / a, 2), b[0]
+        assert 0 <= figure(b[3]) < 100, b[0]  # a share of the step time: may round to 0.0
+    # --speed-options fp32: one row per net, under that net's (b) rows
+    options = [line for line in stdout.splitlines() if line.startswith("    with ")]
+    assert len(options) == 2, stdout
+    for line in options:
+        m = re.fullmatch(
+            r"    with trainer\.precision=32-true\s{2,}" + rate + r"   x(\S+) vs\. default", line
+        )
+        assert m, line
+        positive(m[1]), positive(m[2])
+    c = positive(row("(c) torchvision dataset", rate)[1])
+    d = row("(d) poolbench in-memory loader", rate + r"   d/c = (\S+)")
+    assert close(positive(d[2]), positive(d[1]) / c, 1), d[0]
+    positive(row("(e) start-up to first training step, cold", r"(\S+) s")[1])
+    warm = row("(e) start-up to first training step, warm", r"(\S+) s   framework share (\S+) s")
+    imported = positive(row("(e) python -c 'import lightning'", r"(\S+) s")[1])
+    # a difference of two timings: either sign, but finite and what the two figures give
+    assert abs(figure(warm[2]) - (positive(warm[1]) - imported)) <= 0.11, warm[0]
+    positive(row("(e) python train.py --help", r"(\S+) s")[1])
+    positive(row("(e) peak RSS of a training run", r"(\S+) MB")[1])
+
+
 def test_benchmark_quick_prints_every_row() -> None:
     out = run_cli(["scripts/benchmark.py", "--quick", "--speed-options", "fp32"], cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.count("with trainer.precision=32-true") == 2  # one row per net
-    for row in (
-        "(a) plain PyTorch loop, flatten net",
-        "(b) poolbench Trainer.fit, global net",
-        "b/a = ",
-        "d/c = ",
-        "data wait",
-        "cold",
-        "warm",
-        "import lightning",
-        "peak RSS",
-    ):
-        assert row in out.stdout, row
+    check_speed_table(out.stdout)
 
 
 def test_benchmark_accuracy_mode_compares_with_the_plain_loop() -> None:
@@ -26,12 +87,20 @@ def test_benchmark_accuracy_mode_compares_with_the_plain_loop() -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     for head in ("flatten", "global"):
         plain = re.search(
-            rf"plain Adam loop, {head} net, 2 epochs +([\d.]+)% last epoch", out.stdout
+            rf"plain Adam loop, {head} net, 2 epochs +(\S+)% last epoch, "
+            r"(\S+)% best \(epoch (\d)\)",
+            out.stdout,
         )
-        ours = re.search(rf"poolbench defaults, {head} net, 2 epochs +([\d.]+)% +gain", out.stdout)
+        ours = re.search(
+            rf"poolbench defaults, {head} net, 2 epochs +(\S+)% +gain (\S+) points over the best",
+            out.stdout,
+        )
         assert plain and ours, out.stdout
+        last, best, ours_acc = positive(plain[1]), positive(plain[2]), positive(ours[1])
+        assert last <= best <= 100 and ours_acc <= 100 and plain[3] in ("1", "2"), plain[0]
+        assert abs(figure(ours[2]) - (ours_acc - best)) <= 0.011, ours[0]
         # synthetic gratings are easy: both recipes end far above chance (10%)
-        assert float(plain[1]) > 30 and float(ours[1]) > 30, out.stdout
+        assert last > 30 and ours_acc > 30, out.stdout
 
 
 def test_benchmark_names_an_unknown_speed_option() -> None:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FAST, ROOT, make_cfg, read_results, run_cli, wandb_summary
+from conftest import FAST, make_cfg, read_results, run_cli, run_command, wandb_summary
 from hydra.utils import instantiate
 
 DDP = [*FAST, "trainer=ddp_cpu", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
@@ -85,7 +85,7 @@ def test_ddp_multirun_one_folder_and_run_per_job(tmp_path: Path) -> None:
 
 def test_torchrun_launch(tmp_path: Path) -> None:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-    out = subprocess.run(
+    out = run_command(  # torchrun and both ranks are killed, whatever happens
         [
             torchrun,
             "--nproc_per_node=2",
@@ -93,11 +93,7 @@ def test_torchrun_launch(tmp_path: Path) -> None:
             *DDP,
             f"paths.root_dir={tmp_path}",
             f"data.cache_dir={tmp_path}/cache",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        ]
     )
     assert out.returncode == 0, out.stderr[-3000:]
     runs = list((tmp_path / "outputs" / "train").iterdir())
@@ -143,7 +139,7 @@ def _children_running(marker: str) -> list[int]:
     return pids
 
 
-def test_a_dying_rank_fails_the_job_promptly(tmp_path: Path) -> None:
+def test_a_dying_rank_fails_the_job_promptly(tmp_path: Path, spawn) -> None:
     import os
     import signal
     import time
@@ -157,7 +153,8 @@ def test_a_dying_rank_fails_the_job_promptly(tmp_path: Path) -> None:
         f"hydra.run.dir={tmp_path}/run",
         f"data.cache_dir={tmp_path}/cache",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # spawn: the job and its ranks are killed when the test ends, passed or failed
+    proc = spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "run/checkpoints/last.ckpt").exists():
         time.sleep(0.2)  # wait until training is under way

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST, ROOT, make_cfg, read_results, wandb_summary
+import torch
+from conftest import FAST, ROOT, make_cfg, read_results, run_command, wandb_summary
 
 from poolbench.experiment import train
 
@@ -34,8 +35,7 @@ def command(tmp_path: Path, *extra: str) -> list[str]:
 
 
 def run(cmd: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true"}
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    return run_command(cmd)  # in its own process group, killed at the end whatever happens
 
 
 def runs(tmp_path: Path) -> list[Path]:
@@ -43,32 +43,78 @@ def runs(tmp_path: Path) -> list[Path]:
     return sorted(root.iterdir()) if root.is_dir() else []
 
 
-def test_sigterm_then_resume_latest_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+def load(path: Path) -> dict:
+    assert path.is_file(), path
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def check_restorable(ckpt: dict, last: dict) -> None:
+    """A Lightning checkpoint of this run: model, optimizer, schedule and loop state, whose
+    weights load into the model and have moved on from those of last.ckpt."""
+    from poolbench.module import PoolNetModule
+
+    for key in ("state_dict", "optimizer_states", "lr_schedulers", "loops", "callbacks"):
+        assert ckpt.get(key), key
+    module = PoolNetModule(**ckpt["hyper_parameters"])
+    module.load_state_dict(ckpt["state_dict"])  # strict: every tensor present, right shapes
+    assert ckpt["global_step"] > last["global_step"]
+    assert any(not torch.equal(v, last["state_dict"][k]) for k, v in ckpt["state_dict"].items())
+
+
+def check_mid_epoch(ckpt: dict, last: dict) -> None:
+    """The loops' progress says: stopped inside an epoch, after some of its batches."""
+    loop = ckpt["loops"]["fit_loop"]
+    batches, epochs = loop["epoch_loop.batch_progress"], loop["epoch_progress"]
+    per_epoch = last["global_step"] // (last["epoch"] + 1)  # last.ckpt: at an epoch's end
+    done = batches["current"]["completed"]
+    assert 0 < done < per_epoch and not batches["is_last_batch"], (batches, per_epoch)
+    assert epochs["current"]["started"] == epochs["current"]["completed"] + 1, epochs
+    assert ckpt["epoch"] == epochs["current"]["completed"]
+    assert ckpt["global_step"] == batches["total"]["completed"]
+    assert ckpt["global_step"] == ckpt["epoch"] * per_epoch + done
+
+
+def signal_mid_epoch(
+    proc: subprocess.Popen, run_dir: Path, sig: int, epoch_seconds: float | None = None
+) -> None:
+    """Send `sig` about a third into the epoch after the first one (whose end writes
+    last.ckpt). Without `epoch_seconds`, one epoch is timed by last.ckpt's rewrite at the next
+    epoch end, and the signal goes a third into the third epoch."""
+    last = run_dir / "checkpoints/last.ckpt"
+    ends: list[float] = []
+    deadline = time.time() + 300
+    wanted = 1 if epoch_seconds else 2
+    while time.time() < deadline and proc.poll() is None and len(ends) < wanted:
+        if last.exists() and (not ends or last.stat().st_mtime > ends[-1]):
+            ends.append(last.stat().st_mtime)
+        time.sleep(0.02)
+    assert len(ends) == wanted, f"the run did not get through {wanted} epoch(s)"
+    epoch = epoch_seconds or ends[1] - ends[0]
+    time.sleep(max(0.0, ends[-1] + epoch / 3 - time.time()))
+    proc.send_signal(sig)
+
+
+def test_sigterm_then_resume_latest_matches_an_uninterrupted_run(tmp_path: Path, spawn) -> None:
     full = run(command(tmp_path))
     assert full.returncode == 0, full.stderr[-3000:]
     reference = read_results(runs(tmp_path)[0])
 
-    proc = subprocess.Popen(
-        command(tmp_path),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "WANDB_SILENT": "true"},
-    )
+    proc = spawn(command(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if len(runs(tmp_path)) == 2 and (runs(tmp_path)[1] / "checkpoints/last.ckpt").exists():
-            proc.send_signal(signal.SIGTERM)  # as a cluster preempting the job would
-            break
+    while time.time() < deadline and len(runs(tmp_path)) < 2:
         time.sleep(0.05)
-    proc.wait(timeout=300)
     interrupted_dir = runs(tmp_path)[1]
+    # as a cluster pre-empting the job would: in epoch 2 of 5, a third of the way in
+    signal_mid_epoch(proc, interrupted_dir, signal.SIGTERM, reference["metrics"]["time/epoch_s"])
+    proc.wait(timeout=300)
     interrupted = read_results(interrupted_dir)
     assert proc.returncode != 0
     assert interrupted["status"] == "interrupted", interrupted
     assert interrupted["epochs"] < 5
-    assert (interrupted_dir / "checkpoints/interrupted.ckpt").is_file()
+    last = load(interrupted_dir / "checkpoints/last.ckpt")
+    saved = load(interrupted_dir / "checkpoints/interrupted.ckpt")
+    check_restorable(saved, last)
+    check_mid_epoch(saved, last)
     assert wandb_summary(interrupted_dir)["summary"]["status"] == "interrupted"
 
     resumed = run(command(tmp_path, "resume=latest"))
@@ -112,7 +158,7 @@ def test_secrets_in_the_environment_are_never_logged(tmp_path: Path) -> None:
         "GITHUB_TOKEN": secret,
         "HF_TOKEN": secret,
     }
-    out = subprocess.run(
+    out = run_command(
         [
             sys.executable,
             "train.py",
@@ -121,10 +167,6 @@ def test_secrets_in_the_environment_are_never_logged(tmp_path: Path) -> None:
             f"hydra.run.dir={tmp_path}/run",
             f"data.cache_dir={tmp_path}/cache",
         ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
         env=env,
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -134,25 +176,23 @@ def test_secrets_in_the_environment_are_never_logged(tmp_path: Path) -> None:
     assert leaked == []
 
 
-def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
+def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path: Path, spawn) -> None:
+    proc = spawn(
         command(tmp_path, "trainer.max_epochs=30"),
-        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "WANDB_SILENT": "true"},
     )
     deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if runs(tmp_path) and (runs(tmp_path)[0] / "checkpoints/last.ckpt").exists():
-            proc.send_signal(signal.SIGINT)
-            break
+    while time.time() < deadline and not runs(tmp_path):
         time.sleep(0.05)
-    proc.wait(timeout=300)
     run_dir = runs(tmp_path)[0]
+    signal_mid_epoch(proc, run_dir, signal.SIGINT)
+    proc.wait(timeout=300)
     r = read_results(run_dir)
     assert proc.returncode != 0 and r["status"] == "interrupted", r
-    assert (run_dir / "checkpoints/interrupted.ckpt").is_file()
+    last = load(run_dir / "checkpoints/last.ckpt")
+    saved = load(run_dir / "checkpoints/interrupted.ckpt")
+    check_restorable(saved, last)  # Ctrl-C may land anywhere: mid-epoch is not promised
     assert wandb_summary(run_dir)["summary"]["status"] == "interrupted"
 
 
@@ -166,3 +206,41 @@ def test_run_folders_are_unique_and_shared_by_a_jobs_ranks(monkeypatch: pytest.M
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")  # torchrun ranks share their agent
     assert run_stamp() == run_stamp()
     assert run_stamp().endswith(f"-torchrun{os.getppid()}")
+
+
+def test_spawned_jobs_die_with_a_failing_test(tmp_path: Path) -> None:
+    """The `spawn` fixture kills a job's whole process group when its test fails: a grandchild
+    (as a DDP rank is) does not outlive the failed test."""
+    pid_file = tmp_path / "grandchild.pid"
+    (tmp_path / "test_inner.py").write_text(
+        f"""
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {str(ROOT / "tests")!r})
+from conftest import spawn  # noqa: F401
+
+def test_fails(spawn):
+    spawn(["bash", "-c", "sleep 300 & echo $! > {pid_file}; wait"])
+    while not Path({str(pid_file)!r}).exists():
+        time.sleep(0.05)
+    assert False, "a failing test"
+"""
+    )
+    out = run_command(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert out.returncode == 1 and "1 failed" in out.stdout, out.stdout[-2000:]
+    grandchild = Path(f"/proc/{int(pid_file.read_text())}/stat")
+
+    def running() -> bool:
+        try:
+            return grandchild.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:  # gone
+            return False
+
+    deadline = time.time() + 10
+    while running():
+        assert time.time() < deadline, "the spawned job's grandchild is still running"
+        time.sleep(0.1)
