@@ -1,5 +1,6 @@
 """Real training runs, short: in-process through experiment.train, and through the CLI."""
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,50 @@ def test_training_beats_chance_and_writes_results(trained: Path) -> None:
     assert m["val/acc_best"] >= m["val/acc"] - 1e-9
     for key in ("train/loss", "train/acc", "val/loss", "test/loss", "time/epoch_s"):
         assert key in m
-    assert Path(r["best_checkpoint"]).is_file()
-    assert (trained / "checkpoints" / "last.ckpt").is_file()
-    assert (trained / "csv" / "metrics.csv").is_file()
+
+
+def test_metrics_csv_has_a_row_per_epoch(trained: Path) -> None:
+    r = read_results(trained)
+    with (trained / "csv" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    for col in ("epoch", "step", "train/loss_epoch", "train/acc", "val/loss", "val/acc"):
+        assert col in rows[0]
+    for col in ("val/acc_best", "test/acc", "test/loss", "time/epoch_s", "lr-AdamW"):
+        assert col in rows[0]
+    val = [(int(row["epoch"]), float(row["val/acc"])) for row in rows if row["val/acc"]]
+    assert [e for e, _ in val] == [0, 1, 2]
+    assert max(a for _, a in val) == pytest.approx(r["metrics"]["val/acc_best"])
+    assert [int(row["epoch"]) for row in rows if row["train/acc"]] == [0, 1, 2]
+    tests = [float(row["test/acc"]) for row in rows if row["test/acc"]]
+    assert tests == [pytest.approx(r["metrics"]["test/acc"])]
+    # The learning rate at each epoch's start: AdamW's 0.002, then cosine decay.
+    lrs = [float(row["lr-AdamW"]) for row in rows if row["lr-AdamW"]]
+    assert len(lrs) == 3 and lrs[0] == pytest.approx(0.002) and lrs[0] > lrs[1] > lrs[2] > 0
+
+
+def test_checkpoints_load_with_weights_only(trained: Path) -> None:
+    import torch
+
+    from poolbench.module import PoolNetModule
+
+    r = read_results(trained)
+    last = torch.load(trained / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 2 and last["global_step"] == 3 * 5  # 540 images, batches of 128
+    net = {k: v for k, v in last["state_dict"].items() if k.startswith("net.")}
+    assert sum(v.numel() for v in net.values()) == 32_862
+    assert last["hyper_parameters"]["head"]["name"] == "global"
+    assert last["optimizer_states"][0]["param_groups"][0]["lr"] < 1e-6  # cosine: down to 0
+    best_path = Path(r["best_checkpoint"])
+    best = torch.load(best_path, map_location="cpu", weights_only=True)
+    with (trained / "csv" / "metrics.csv").open() as f:
+        val = [float(row["val/acc"]) for row in csv.DictReader(f) if row["val/acc"]]
+    best_epoch = val.index(max(val))
+    assert best["epoch"] == best_epoch
+    assert best_path.name == f"epoch{best_epoch:03d}-acc{max(val):.4f}.ckpt"
+    saver = next(v for k, v in best["callbacks"].items() if k.startswith("ModelCheckpoint"))
+    assert float(saver["best_model_score"]) == pytest.approx(r["metrics"]["val/acc_best"])
+    module = PoolNetModule(**best["hyper_parameters"])
+    module.load_state_dict(best["state_dict"])  # strict: every key and shape fits
 
 
 def test_wandb_offline_run_holds_accuracy_and_params(trained: Path) -> None:
