@@ -1,30 +1,180 @@
+"""Composed configs, judged by what they build: the README's parameter table from every
+head x pool, the trainer, loggers and data each option makes, and the sweeps' job counts."""
+
+import itertools
 import time
 from pathlib import Path
 
 import pytest
-from conftest import CONF, ROOT, make_cfg, run_cli
+from conftest import CONF, ROOT, make_cfg, make_folder, run_cli
+from torch import nn
 
-# Every config group in conf/ (Hydra's own folder aside): each option must compose.
-GROUPS = sorted(p.name for p in Path(CONF).iterdir() if p.is_dir() and p.name != "hydra")
+from poolbench.experiment import build_module
 
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (Path(CONF) / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("override", [f"{g}={o}" for g in GROUPS for o in options(g)])
-def test_every_group_option_composes(override: str, tmp_path: Path) -> None:
-    extra = ["data.root=/some/images"] if override == "data=folder" else []
-    cfg = make_cfg([override, *extra], tmp_path)
-    group, option = override.split("=")
-    assert cfg.hydra.runtime.choices[group] == option
+# The README's table (10 classes, 32x32): pool=max/avg/lp, and with pool=stride.
+README_PARAMS = {
+    "flatten": (270_942, 276_110),
+    "global": (32_862, 38_030),
+    "avg": (29_022, 34_190),
+    "max": (29_022, 34_190),
+    "hypercolumn": (36_702, 41_870),
+    "nin": (14_378, 19_546),
+}
+POOL_LAYER = {
+    "max": nn.MaxPool2d,
+    "avg": nn.AvgPool2d,
+    "lp": nn.LPPool2d,
+    "stride": nn.Conv2d,
+    "none": nn.Identity,
+}
 
 
-def test_defaults_are_the_lecture_net(tmp_path: Path) -> None:
+def test_the_table_covers_every_option() -> None:
+    assert sorted(README_PARAMS) == options("head")
+    assert sorted(POOL_LAYER) == options("pool")
+    assert sorted(LOGGERS) == options("logger")
+
+
+@pytest.mark.parametrize(("head", "pool"), itertools.product(README_PARAMS, POOL_LAYER))
+def test_composed_head_and_pool_build_the_readme_net(head: str, pool: str, tmp_path: Path) -> None:
+    cfg = make_cfg([f"head={head}", f"pool={pool}"], tmp_path)
+    net = build_module(cfg, 10, None).net
+    total = net.param_counts()["total"]
+    if pool == "none":
+        # no downsampling: as pool=max, except that a flatten head sees 32x32 maps
+        assert total == (3_957_342 if head == "flatten" else README_PARAMS[head][0])
+    else:
+        assert total == README_PARAMS[head][pool == "stride"]
+    layers = [block.pool for block in net.blocks]
+    assert len(layers) == 2 and all(type(layer) is POOL_LAYER[pool] for layer in layers)
+    if pool != "none":  # pool.kernel_size and pool.stride default to 2, 2
+        sizes = [r.out_shape[1:] for r in net.plan if r.name.endswith(".pool")]
+        assert sizes == [(16, 16), (8, 8)]
+
+
+def test_defaults_build_the_lecture_global_net(tmp_path: Path) -> None:
+    from poolbench.data.datamodule import ImageDataModule
+
     cfg = make_cfg([], tmp_path)
-    assert (cfg.head.name, cfg.pool.name, cfg.data.source) == ("global", "max", "cifar10")
-    assert list(cfg.model.channels) == [16, 32] and list(cfg.model.hidden) == [120, 84]
-    assert (cfg.pool.kernel_size, cfg.pool.stride) == (2, 2)
+    net = build_module(cfg, 10, None).net
+    assert net.param_counts()["total"] == 32_862 and net.embedding_dim == 64
+    assert [type(b.pool) for b in net.blocks] == [nn.MaxPool2d, nn.MaxPool2d]
+    assert [b.conv.out_channels for b in net.blocks] == [16, 32]
+    assert [b.conv.kernel_size for b in net.blocks] == [(5, 5), (5, 5)]
+    assert ImageDataModule(cfg.data).classes[:3] == ["airplane", "automobile", "bird"]
+
+
+@pytest.mark.parametrize(
+    ("experiment", "params"), [("seed_flatten", 270_942), ("seed_global", 32_862)]
+)
+def test_experiments_pin_the_lecture_nets(experiment: str, params: int, tmp_path: Path) -> None:
+    cfg = make_cfg([f"experiment={experiment}"], tmp_path)
+    assert build_module(cfg, 10, None).net.param_counts()["total"] == params
+
+
+def jobs(cfg) -> list[dict[str, str]]:  # noqa: ANN001
+    """The jobs a sweep config launches: every combination of its swept values."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides([f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()])
+    axes = [[(o.key_or_group, v) for v in o.sweep_string_iterator()] for o in parsed]
+    return [dict(combo) for combo in itertools.product(*axes)]
+
+
+def test_named_sweeps_launch_the_readme_grids(tmp_path: Path) -> None:
+    grid = jobs(make_cfg(["sweep=heads_x_pools"], tmp_path))
+    assert len(grid) == 12  # 4 heads x 3 pools, one seed
+    assert {(j["head"], j["pool"]) for j in grid} == set(
+        itertools.product(["flatten", "global", "avg", "max"], ["max", "avg", "stride"])
+    )
+    seeds = jobs(make_cfg(["sweep=seed_nets"], tmp_path))
+    assert len(seeds) == 6  # the lecture's two networks x 3 seeds
+    totals = set()
+    for job in seeds:
+        cfg = make_cfg([f"{k}={v}" for k, v in job.items()], tmp_path)
+        totals.add(build_module(cfg, 10, None).net.param_counts()["total"])
+        assert cfg.seed in (0, 1, 2)
+    assert totals == {270_942, 32_862}
+
+
+def test_optuna_search_is_tpe_over_lr_and_weight_decay(tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    sweeper = make_cfg(["hparams_search=optuna"], tmp_path).hydra.sweeper
+    assert type(instantiate(sweeper.sampler)).__name__ == "TPESampler"
+    assert sweeper.n_trials == 20 and sweeper.direction == "maximize"
+    assert set(sweeper.params) == {"optimizer.lr", "optimizer.weight_decay"}
+
+
+LOGGERS = {
+    "default": ["CSVLogger", "WandbLogger"],
+    "csv": ["CSVLogger"],
+    "wandb": ["WandbLogger"],
+    "tensorboard": ["TensorBoardLogger"],
+    "none": [],
+}
+
+
+@pytest.mark.parametrize(("logger", "kinds"), LOGGERS.items())
+def test_logger_options_build_those_loggers(logger: str, kinds: list[str], tmp_path: Path) -> None:
+    from poolbench.loggers import build_loggers
+
+    cfg = make_cfg([f"logger={logger}"], tmp_path)
+    built = build_loggers(cfg, "defaults", None, [])
+    assert [type(lg).__name__ for lg in built] == kinds
+    for lg in built:  # every logger writes inside the run folder
+        assert Path(lg.save_dir).resolve() == tmp_path.resolve()
+
+
+@pytest.mark.parametrize(
+    ("trainer", "accelerator", "world_size"),
+    [
+        ("default", "CPUAccelerator", 1),
+        ("cpu", "CPUAccelerator", 1),
+        ("ddp_cpu", "CPUAccelerator", 2),
+    ],
+)
+def test_trainer_options_build_that_trainer(
+    trainer: str, accelerator: str, world_size: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from poolbench.devices import auto_precision
+    from poolbench.experiment import build_trainer
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on this CPU machine
+    cfg = make_cfg([f"trainer={trainer}", "callbacks.progress_bar=null"], tmp_path)
+    built = build_trainer(cfg, [], tmp_path)
+    torch.use_deterministic_algorithms(False)  # the Trainer turned it on for seed=0
+    assert type(built.accelerator).__name__ == accelerator
+    assert built.world_size == world_size
+    expected = "32-true" if trainer == "ddp_cpu" else auto_precision("cpu")
+    assert built.precision == expected
+    if trainer == "ddp_cpu":
+        assert type(built.strategy).__name__ == "DDPStrategy"
+        assert built.strategy._process_group_backend == "gloo"
+
+
+@pytest.mark.parametrize("data", ["cifar10", "digits", "synthetic", "folder"])
+def test_data_options_name_their_classes(data: str, tmp_path: Path) -> None:
+    from poolbench.data.datamodule import ImageDataModule
+
+    extra = [f"data.root={make_folder(tmp_path / 'imgs')}"] if data == "folder" else []
+    dm = ImageDataModule(make_cfg([f"data={data}", *extra], tmp_path / "run").data)
+    expected = {
+        "cifar10": ["airplane", "automobile", "bird", "cat", "deer"]
+        + ["dog", "frog", "horse", "ship", "truck"],
+        "digits": [str(d) for d in range(10)],
+        "synthetic": [f"class{k}" for k in range(10)],
+        "folder": ["cat", "dog"],
+    }[data]
+    assert dm.classes == expected
 
 
 def test_help_lists_groups_fast() -> None:
