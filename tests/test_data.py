@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_folder
+from conftest import make_cfg, make_folder, write_image
 from omegaconf import OmegaConf
 
 from poolbench.data import cifar10, digits, folder
@@ -125,3 +125,38 @@ def test_cifar10_offline_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Mon
     msg = str(err.value)
     for hint in ("cifar-10-python.tar.gz", "data=folder data.root=", "data=digits"):
         assert hint in msg
+
+
+def test_folder_cache_follows_added_removed_and_renamed_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from poolbench.data.datamodule import ImageDataModule
+
+    root = make_folder(tmp_path / "imgs")  # 8 train images (cat, dog), 8 test
+    cfg = make_cfg(["data=folder", f"data.root={root}"], tmp_path / "run", cache=tmp_path / "c")
+
+    def load() -> tuple[int, Path]:
+        dm = ImageDataModule(cfg.data)
+        dm.prepare_data()
+        dm.setup("fit")
+        return len(dm.train) + len(dm.val), dm._cache()
+
+    count, first = load()
+    assert count == 8 and first.is_file()
+    with monkeypatch.context() as m:  # unchanged folders: a cache hit, nothing decoded
+        m.setattr(folder, "load", lambda cfg: pytest.fail("decoded again"))
+        assert load() == (8, first)
+    write_image(root / "train" / "cat" / "new.png", "RGB", (32, 32), 90)
+    count, added = load()
+    assert count == 9 and added != first
+    (root / "train" / "dog" / "0.jpg").unlink()
+    count, removed = load()
+    assert count == 8 and removed not in (first, added)
+    (root / "train" / "cat" / "1.jpg").rename(root / "train" / "cat" / "renamed.jpg")
+    count, renamed = load()
+    assert count == 8 and renamed not in (first, added, removed)
+    # An image rewritten in place leaves its folder's timestamp alone: the README says to
+    # delete the cache file then.
+    write_image(root / "train" / "cat" / "renamed.jpg", "RGB", (32, 32), 200)
+    assert load()[1] == renamed
+    assert len(list((tmp_path / "c").glob("folder-*.pt"))) == 4
