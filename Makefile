@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install train eval test lint format report benchmark clean
+.PHONY: install train eval test test-fast lint format report benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,ray]"
 	touch $@
 
 install: $(STAMP)
@@ -21,8 +21,11 @@ train: $(STAMP)  ## train with overrides: make train ARGS="head=flatten pool=avg
 eval: $(STAMP)  ## make eval ARGS="ckpt_path=outputs/train/<run>/checkpoints/last.ckpt"
 	$(PY) eval.py $(ARGS)
 
-test: $(STAMP)  ## the default (fast) suite
+test: $(STAMP)  ## the whole suite, end-to-end runs included (what CI runs)
 	$(PY) -m pytest -q $(ARGS)
+
+test-fast: $(STAMP)  ## the developer's loop: everything but the tests marked slow (under a minute)
+	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

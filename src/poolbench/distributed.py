@@ -64,6 +64,22 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("poolbench.stamp", run_stamp, replace=True, use_cache=True)
     OmegaConf.register_new_resolver("poolbench.job_name", job_name, replace=True)
     OmegaConf.register_new_resolver("poolbench.output_subdir", output_subdir, replace=True)
+    OmegaConf.register_new_resolver("poolbench.parallel_jobs", _parallel_jobs, replace=True)
+    OmegaConf.register_new_resolver("poolbench.gpu_share", _gpu_share, replace=True)
+
+
+def _parallel_jobs(jobs_per_gpu: int, gpus: int | None = None) -> int:
+    from poolbench.placement import parallel_jobs
+
+    return parallel_jobs(jobs_per_gpu, gpus)
+
+
+def _gpu_share(share: float) -> float:
+    """A Ray job's num_gpus: the share where this machine has GPUs; 0 on a CPU-only machine,
+    where a job asking for a GPU would wait forever."""
+    from poolbench.placement import visible_gpus
+
+    return share if visible_gpus() else 0.0
 
 
 def pin_children_to_job(run_dir: Path, overrides: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,15 @@ def limit_threads() -> None:
     log.info(
         "torch threads: %d (%d jobs at once on %d cores)", torch.get_num_threads(), parallel, cores
     )
+
+
+def place_on_gpu(cfg: DictConfig) -> None:
+    """Parallel local sweeps (joblib) spread their jobs over the GPUs; Ray places its own."""
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN and "joblib" in str(hc.launcher.get("_target_", "")):
+        from poolbench.placement import place_job
+
+        place_job(Path(hc.sweep.dir), (cfg.get("placement") or {}).get("gpus"))
 
 
 def plain(node: Any) -> Any:
@@ -181,6 +191,8 @@ def train(cfg: DictConfig) -> float | None:
     run_dir = Path(cfg.paths.output_dir)
     choices = job_choices()
     resume_id = None
+    place_on_gpu(cfg)  # before anything can initialise CUDA in this process
+    log.info("job in %s: pid %d on %s", run_dir, os.getpid(), socket.gethostname())
     try:
         validate(cfg)
         if cfg.get("resume"):

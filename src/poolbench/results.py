@@ -42,3 +42,16 @@ def write_results(
     path = Path(run_dir) / FILENAME
     write_json(path, record)
     return path
+
+
+def record_lost_job(job_dir: Path, choices: dict[str, str], error: str) -> Path | None:
+    """A job killed from outside never wrote its own results.json: say so, so the sweep's report
+    lists it as failed. A results.json the job did write is left as it is."""
+    path = Path(job_dir) / FILENAME
+    if path.exists():
+        return None
+    from poolbench.experiment import GROUPS
+
+    Path(job_dir).mkdir(parents=True, exist_ok=True)
+    picked = {g: choices[g] for g in GROUPS if choices.get(g) is not None}
+    return write_results(job_dir, status="failed", choices=picked, error=error)
