@@ -36,6 +36,55 @@ FAST = [
 ]
 
 
+# The slowest end-to-end tests (full CLI training runs, DDP, sweeps, real data, benchmark) are
+# marked `slow` here, in one place: `make test` runs everything (CI), `make test-fast`
+# (`pytest -m "not slow"`) is the developer's sub-minute loop. A module listed in SLOW_MODULES
+# is slow except the tests named in FAST_IN_SLOW_MODULES; elsewhere, the tests in SLOW_TESTS.
+# A new test that trains through the CLI belongs here too (or takes @pytest.mark.slow).
+SLOW_MODULES = {
+    "test_benchmark",
+    "test_cifar_real",
+    "test_dashboard",
+    "test_ddp",
+    "test_faults",
+    "test_promises",
+    "test_sweeps",
+    "test_train",
+}
+FAST_IN_SLOW_MODULES = {
+    "test_benchmark_names_an_unknown_speed_option",
+    "test_slurm_config_matches_the_trainer",
+    "test_run_folders_are_unique_and_shared_by_a_jobs_ranks",
+    "test_resume_latest_without_an_earlier_run_says_so",
+    "test_wandb_sweep_parameters_compose",
+    "test_sweep_cost_adds_device_hours_per_accelerator",
+    "test_wandb_online_only_with_credentials",
+}
+SLOW_TESTS = {
+    "test_bad_input": {
+        "test_bad_values_are_named_with_a_fix",
+        "test_broken_image_folders",
+        "test_cifar10_offline_names_three_ways_forward",
+        "test_eval_names_keys_that_disagree_with_the_checkpoint",
+        "test_divergence_stops_at_the_first_non_finite_loss",
+    },
+    "test_beyond": {"test_embed_writes_vectors_and_knn_accuracy"},
+    "test_init_and_tta": {"test_module_whitens_at_fit_and_averages_views"},
+    "test_pictures": {"test_visualize_pooling_script"},
+    "test_review": {"test_visualize_pooling_draws_the_same_selection"},
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        name = item.originalname or item.name
+        if (module in SLOW_MODULES and name not in FAST_IN_SLOW_MODULES) or name in SLOW_TESTS.get(
+            module, ()
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     # No real W&B credentials or settings leak in; caches go to one temp folder per session.
