@@ -120,6 +120,16 @@ def test_every_entry_point_answers_a_typo_in_one_line(script: str, tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_report_answers_bad_arguments_in_one_line(tmp_path: Path) -> None:
+    report = str(ROOT / "scripts/report.py")
+    line = one_error_line(run_cli([report, "--dco", "x", str(tmp_path)], cwd=tmp_path))
+    assert "unrecognized arguments: --dco" in line and "did you mean --doc?" in line, line
+    line = one_error_line(run_cli([report], cwd=tmp_path))
+    assert "the following arguments are required: sweep_dirs" in line, line
+    line = one_error_line(run_cli([report, str(tmp_path / "nope")], cwd=tmp_path))
+    assert "is not a folder; pass a sweep folder under outputs/" in line, line
+
+
 def test_overrides_that_hydra_accepts_still_work(tmp_path: Path) -> None:
     out = run_cli(
         [

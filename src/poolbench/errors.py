@@ -1,5 +1,32 @@
+"""Bad input the user can fix, and how entry points answer it: one `error:` line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from typing import NoReturn
+
+
 class UserError(ValueError):
     """Bad input the user can fix: the message names the value and the fix, in one line.
 
     Entry points print it without a traceback and exit with status 2.
     """
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse for scripts whose bad command line gets one `error:` line (with the nearest
+    option for a misspelt one) and exit status 2, like the Hydra entry points, not a usage
+    block."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: "):
+            known = [s for a in self._actions for s in a.option_strings]
+            for arg in message.split(": ", 1)[1].split():
+                close = difflib.get_close_matches(arg.split("=", 1)[0], known, n=1)
+                if arg.startswith("-") and close:
+                    message += f" (did you mean {close[0]}?)"
+                    break
+        sys.stderr.write(f"error: {message}; see {self.prog} --help\n")
+        sys.exit(2)

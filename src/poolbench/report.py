@@ -5,7 +5,6 @@ Reads only what jobs left on disk (results.json, .hydra/, csv/metrics.csv): no n
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import statistics
@@ -17,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from poolbench.errors import UserError
+from poolbench.errors import OneLineArgumentParser, UserError
 
 PLAIN_KEYS = {"head", "pool", "seed"}  # the grid's axes; other varying overrides name a variant
 
@@ -433,7 +432,7 @@ def write_doc(sweep_dirs: list[Path], doc: Path, preface: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dirs", nargs="+", type=Path, help="sweep folder(s) under outputs/")
     parser.add_argument("--doc", type=Path, help="also write one page for all sweeps here")
     parser.add_argument("--preface", type=Path, help="markdown to open the --doc page with")
