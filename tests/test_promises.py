@@ -123,6 +123,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Callable[
         if name not in done:
             out = tmp_path_factory.mktemp(name)
             overrides = [*FAST, f"data.n_train={N_TRAIN}", f"trainer.max_epochs={EPOCHS}"]
+            overrides.append("callbacks.review_images=null")  # pictures: test_train's run
             cfg = make_cfg([*overrides, *CASES[name][0]], out, cache=cache_dir)
             with pytest.MonkeyPatch.context() as mp:
                 mp.setenv("WANDB_API_KEY", SECRET)  # present in the environment of every case
@@ -371,6 +372,7 @@ def seed_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "hydra.launcher.n_jobs=2",
             "seed=0,1",
             *FAST,
+            "callbacks.review_images=null",
             f"hydra.sweep.dir={tmp}/sweep",
             f"data.cache_dir={tmp}/cache",
         ]
