@@ -48,6 +48,7 @@ SLOW_MODULES = {
     "test_ddp",
     "test_faults",
     "test_promises",
+    "test_ray",
     "test_sweeps",
     "test_train",
 }
@@ -56,9 +57,10 @@ FAST_IN_SLOW_MODULES = {
     "test_slurm_config_matches_the_trainer",
     "test_run_folders_are_unique_and_shared_by_a_jobs_ranks",
     "test_resume_latest_without_an_earlier_run_says_so",
-    "test_wandb_sweep_parameters_compose",
     "test_sweep_cost_adds_device_hours_per_accelerator",
     "test_wandb_online_only_with_credentials",
+    "test_joblib_gpus_sizes_n_jobs",
+    "test_a_dead_workers_slot_is_taken_over",
 }
 SLOW_TESTS = {
     "test_bad_input": {
@@ -67,11 +69,18 @@ SLOW_TESTS = {
         "test_cifar10_offline_names_three_ways_forward",
         "test_eval_names_keys_that_disagree_with_the_checkpoint",
         "test_divergence_stops_at_the_first_non_finite_loss",
+        "test_eval_bad_checkpoints",
     },
-    "test_beyond": {"test_embed_writes_vectors_and_knn_accuracy"},
+    "test_beyond": {
+        "test_embed_writes_vectors_and_knn_accuracy",
+        "test_shapes_script_prints_arithmetic_and_totals",
+    },
     "test_init_and_tta": {"test_module_whitens_at_fit_and_averages_views"},
     "test_pictures": {"test_visualize_pooling_script"},
-    "test_review": {"test_visualize_pooling_draws_the_same_selection"},
+    "test_review": {
+        "test_visualize_pooling_draws_the_same_selection",
+        "test_sorted_folder_mistakes_cover_every_class",
+    },
 }
 
 

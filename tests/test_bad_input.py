@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import FAST, ROOT, make_folder, read_results, run_cli, wandb_summary, write_image
 
+SLOW = pytest.mark.slow  # more of the same, for `make test` only (test-fast keeps one of each)
+
 
 def fails(tmp_path: Path, *args: str, script: str = "train.py", env: dict | None = None) -> str:
     """The command exits 2 with exactly one `error:` line, no traceback, and no run folder."""
@@ -34,9 +36,9 @@ def one_error_line(out: subprocess.CompletedProcess) -> str:
     ("override", "nearest"),
     [
         ("head=globl", "global"),
-        ("pool=avgg", "avg"),
-        ("data=cifar100", "cifar10"),
-        ("trainer=gpus", "gpu"),
+        pytest.param("pool=avgg", "avg", marks=SLOW),
+        pytest.param("data=cifar100", "cifar10", marks=SLOW),
+        pytest.param("trainer=gpus", "gpu", marks=SLOW),
         ("pool=median", None),  # nothing close: the list alone
     ],
 )
@@ -73,24 +75,36 @@ def test_the_readme_example_is_what_train_py_prints(tmp_path: Path) -> None:
             ["optimizer.lrr=0.1"],
             "optimizer.lrr is not a key of the config; did you mean optimizer.lr?",
         ),
-        (["lr=0.1"], "lr is not a key of the config; did you mean optimizer.lr?"),
+        pytest.param(
+            ["lr=0.1"], "lr is not a key of the config; did you mean optimizer.lr?", marks=SLOW
+        ),
         (
             ["head=flatten", "head.nam=x"],
             "head.nam is not a key of the config; did you mean head.name?",
         ),
-        (["seeed=1"], "seeed is not a key of the config; did you mean seed?"),
+        pytest.param(
+            ["seeed=1"], "seeed is not a key of the config; did you mean seed?", marks=SLOW
+        ),
         (
             ["hydra.run.dirr=x"],
             "hydra.run.dirr is not a key of the config; did you mean hydra.run.dir?",
         ),
-        (["+seed=1"], "+seed=1: seed is already in the config; drop the +: seed=1"),
-        (["~seeed"], "~seeed: seeed is not a key of the config; did you mean seed?"),
-        (["head=flatten,global"], "head=flatten,global lists several values: add -m"),
+        pytest.param(
+            ["+seed=1"], "+seed=1: seed is already in the config; drop the +: seed=1", marks=SLOW
+        ),
+        pytest.param(
+            ["~seeed"], "~seeed: seeed is not a key of the config; did you mean seed?", marks=SLOW
+        ),
+        pytest.param(
+            ["head=flatten,global"], "head=flatten,global lists several values: add -m", marks=SLOW
+        ),
         (["headglobal"], "cannot read the override 'headglobal'"),
         (["-m", "head=flatten,globl"], "head=globl is not an option; did you mean global?"),
-        (["-m", "seeed=1,2"], "seeed is not a key of the config; did you mean seed?"),
-        (["--cfg", "job", "head=globl"], "head=globl is not an option"),
-        (["--help", "seeed=1"], "seeed is not a key of the config"),
+        pytest.param(
+            ["-m", "seeed=1,2"], "seeed is not a key of the config; did you mean seed?", marks=SLOW
+        ),
+        pytest.param(["--cfg", "job", "head=globl"], "head=globl is not an option", marks=SLOW),
+        pytest.param(["--help", "seeed=1"], "seeed is not a key of the config", marks=SLOW),
     ],
 )
 def test_unknown_keys_and_bad_syntax_name_the_nearest_key(
