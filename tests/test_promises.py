@@ -212,15 +212,24 @@ def test_logger_none_writes_results_and_checkpoints_only(runs: Callable[[str], P
 
 
 def test_seed_null_gives_a_random_run(runs: Callable[[str], Path], tmp_path: Path) -> None:
-    from poolbench.experiment import setup
+    from poolbench.experiment import build_trainer, setup
 
-    def first_weights(seed: str) -> torch.Tensor:
+    def start(seed: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
         cfg = make_cfg([*FAST, f"seed={seed}", "model.init=default"], tmp_path, cache=tmp_path)
-        _, module = setup(cfg)
-        return module.net.blocks[0].conv.weight.detach().clone()
+        dm, module = setup(cfg)
+        dm.setup("fit")
+        torch.use_deterministic_algorithms(False)
+        build_trainer(cfg, [], tmp_path)
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(False)
+        _, labels = next(iter(dm.train_dataloader()))
+        return module.net.blocks[0].conv.weight.detach().clone(), labels, deterministic
 
-    assert torch.equal(first_weights("0"), first_weights("0"))
-    assert not torch.equal(first_weights("null"), first_weights("null"))
+    (w0, order0, det0), (w0_again, _, _) = start("0"), start("0")
+    (w1, order1, det1), (w2, _, _) = start("null"), start("null")
+    assert torch.equal(w0, w0_again) and det0
+    assert not torch.equal(w1, w2) and not det1  # random weights, no deterministic mode
+    assert torch.equal(order1, order0)  # batches: seed 0's order (README: DDP ranks share it)
     assert read_results(runs("hypercolumn-lp"))["metrics"]["test/acc"] > 0.2  # trained, seed=null
 
 
