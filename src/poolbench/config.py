@@ -293,8 +293,9 @@ def compose(config_name: str, overrides: list[str]) -> DictConfig:
         raise OverrideError(explain(err, config_name, overrides)) from None
 
 
-def _command_line(argv: list[str]) -> tuple[list[str], str | None, bool] | None:
-    """Hydra's own reading of argv: (overrides, --config-name, multirun?), or None."""
+def _command_line(argv: list[str]) -> tuple[list[str], str | None, bool, bool] | None:
+    """Hydra's own reading of argv: (overrides, --config-name, multirun?, conf/ only?), or
+    None when Hydra answers the command line itself."""
     from hydra._internal.utils import get_args_parser
 
     if "--version" in argv:
@@ -311,8 +312,12 @@ def _command_line(argv: list[str]) -> tuple[list[str], str | None, bool] | None:
         return None  # Hydra answers it itself
     if args.shell_completion or args.info is not None:
         return None
-    early = bool(args.multirun)
-    return list(args.overrides), args.config_name, early
+    # Another config folder (--config-dir/--config-path, hydra.searchpath) may hold options
+    # conf/ does not: then only Hydra's own composition judges them.
+    own = not (args.config_dir or args.config_path) and not any(
+        o.lstrip("+~").startswith("hydra.searchpath") for o in args.overrides
+    )
+    return list(args.overrides), args.config_name, bool(args.multirun), own
 
 
 def _first_job(overrides: list[Any]) -> list[str]:
@@ -347,11 +352,12 @@ def run_app(app: Callable[[], Any], config_name: str) -> Any:
     parsed = _command_line(sys.argv[1:])
     overrides: list[str] = []
     if parsed is not None:
-        overrides, name, early = parsed
+        overrides, name, multirun, own = parsed
         config_name = name or config_name
         try:
-            check_group_options(overrides)
-            if early:
+            if own:
+                check_group_options(overrides)
+            if multirun and own:
                 try:
                     with _keys_on_override_errors():
                         _compose_raw(config_name, _first_job(_parse(overrides)))
