@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import FAST, ROOT, make_cfg, read_results, run_cli
+from test_review import picture_stats
 
 from poolbench.experiment import train
 from poolbench.models.convnet import ConvNet, layer_table
@@ -76,7 +77,18 @@ def test_embed_writes_vectors_and_knn_accuracy(trained_global: Path, tmp_path: P
     labels = np.load(trained_global / "labels.npy")
     assert emb.shape == (200, 64) and labels.shape == (200,)  # global head: avg ‖ max of 32 maps
     assert json.loads((trained_global / "classes.json").read_text())[0] == "class0"
-    assert (trained_global / "embeddings_2d.png").stat().st_size > 20_000
+    std, colours = picture_stats(trained_global / "embeddings_2d.png")
+    assert std > 20 and colours > 50, (std, colours)
+    # The scatter draws each class's PCA points, in its own colour.
+    from poolbench.embed import pca_2d, scatter_figure
+
+    xy = pca_2d(torch.from_numpy(emb))
+    fig = scatter_figure(xy, torch.from_numpy(labels), [f"class{i}" for i in range(10)], "")
+    for c, points in enumerate(fig.axes[0].collections):
+        drawn, mine = np.asarray(points.get_offsets()), xy[labels == c].numpy()
+        order = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731 (the scatter shuffles points)
+        assert drawn.shape == mine.shape and np.allclose(order(drawn), order(mine), atol=1e-5)
+    assert len({tuple(p.get_facecolor()[0]) for p in fig.axes[0].collections}) == 10
     assert info["knn_acc"] > 0.2  # 10 classes: chance is 0.1
     r = read_results(trained_global)
     assert r["metrics"]["embed/knn_acc"] == info["knn_acc"]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FAST, make_cfg, read_results, run_cli, wandb_summary
+from test_review import picture_stats
 
 from poolbench.devices import cpu_has_native_bf16
 from poolbench.experiment import train
@@ -92,7 +93,8 @@ def test_wandb_offline_run_holds_accuracy_and_params(trained: Path) -> None:
     assert "head:global" in s["tags"]
     for media in ("test/confusion_matrix", "test/misclassified", "test/activations"):
         assert media in s["summary"]
-        assert (trained / f"{media.split('/')[1]}.png").stat().st_size > 10_000
+        std, colours = picture_stats(trained / f"{media.split('/')[1]}.png")
+        assert std > 20 and colours > 50, (media, std, colours)  # drawn, not blank or flat
 
 
 def test_eval_reproduces_test_accuracy(trained: Path, tmp_path: Path) -> None:
@@ -133,11 +135,13 @@ def test_activation_pictures_from_a_checkpoint(trained: Path, tmp_path: Path) ->
             f"ckpt_path={ckpt}",
             *FAST[:3],
             f"data.cache_dir={tmp_path}/cache",
-            f"out={tmp_path}/act.png",
+            f"out={tmp_path}/pictures",
         ]
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert (tmp_path / "act.png").stat().st_size > 20_000
+    for name in ("activations", "misclassified"):
+        std, colours = picture_stats(tmp_path / "pictures" / f"{name}.png")
+        assert std > 20 and colours > 50, (name, std, colours)
 
 
 def test_torchvision_reference_loader_trains(tmp_path: Path) -> None:
