@@ -244,3 +244,28 @@ def test_fails(spawn):
     while running():
         assert time.time() < deadline, "the spawned job's grandchild is still running"
         time.sleep(0.1)
+
+
+def test_a_resumed_run_keeps_the_best_score_so_far(tmp_path: Path) -> None:
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from poolbench.callbacks import RunCheckpoint
+
+    def saver(cls: type, folder: str) -> ModelCheckpoint:
+        return cls(dirpath=tmp_path / folder, monitor="val/acc", mode="max", save_last=True)
+
+    before = saver(RunCheckpoint, "run1")
+    best = str(tmp_path / "run1" / "epoch001.ckpt")
+    before.best_model_score, before.best_model_path = torch.tensor(0.9), best
+    before.best_k_models, before.kth_best_model_path = {best: torch.tensor(0.9)}, best
+    state = before.state_dict()
+
+    resumed = saver(RunCheckpoint, "run2")  # resume=latest: a new folder
+    resumed.load_state_dict(state)
+    assert resumed.best_model_score == 0.9 and resumed.best_model_path == best
+    assert resumed.dirpath == str(tmp_path / "run2")  # new checkpoints go to the new folder
+    plain = saver(ModelCheckpoint, "run2")
+    plain.load_state_dict(state)
+    assert plain.best_model_score is None  # Lightning alone forgets: the bug this fixes
+    assert resumed.state_key == plain.state_key

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 
 class EpochTimer(L.Callback):
@@ -64,3 +65,19 @@ class SaveOnInterrupt(L.Callback):
             and trainer.checkpoint_callback
         ):
             trainer.save_checkpoint(f"{trainer.checkpoint_callback.dirpath}/interrupted.ckpt")
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that a resumed run continues: `resume=latest` writes into a new run
+    folder, and Lightning then forgets the best score so far (it restores it only into the same
+    folder), so a resumed run could test another "best" than an uninterrupted one. Here the
+    best score and path carry over; files in the earlier folder are never deleted (Lightning
+    removes only checkpoints inside this run's folder)."""
+
+    @property
+    def state_key(self) -> str:
+        # Lightning's own key: checkpoints stay interchangeable with plain ModelCheckpoint ones.
+        return super().state_key.replace(type(self).__qualname__, "ModelCheckpoint", 1)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict({**state_dict, "dirpath": self.dirpath})
