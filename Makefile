@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install train eval test test-fast lint format report benchmark clean
+.PHONY: install train eval test test-all test-fast lint format report benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,10 @@ train: $(STAMP)  ## train with overrides: make train ARGS="head=flatten pool=avg
 eval: $(STAMP)  ## make eval ARGS="ckpt_path=outputs/train/<run>/checkpoints/last.ckpt"
 	$(PY) eval.py $(ARGS)
 
-test: $(STAMP)  ## the whole suite, end-to-end runs included (what CI runs)
+test: $(STAMP)  ## everything but the heaviest end-to-end runs (marked ci): under 10 minutes
+	$(PY) -m pytest -q -m "not ci" $(ARGS)
+
+test-all: $(STAMP)  ## the whole suite, ci-marked runs included: what CI runs
 	$(PY) -m pytest -q $(ARGS)
 
 test-fast: $(STAMP)  ## the developer's loop: everything but the tests marked slow (under a minute)

@@ -36,11 +36,13 @@ FAST = [
 ]
 
 
-# The slowest end-to-end tests (full CLI training runs, DDP, sweeps, real data, benchmark) are
-# marked `slow` here, in one place: `make test` runs everything (CI), `make test-fast`
-# (`pytest -m "not slow"`) is the developer's sub-minute loop. A module listed in SLOW_MODULES
-# is slow except the tests named in FAST_IN_SLOW_MODULES; elsewhere, the tests in SLOW_TESTS.
-# A new test that trains through the CLI belongs here too (or takes @pytest.mark.slow).
+# Three tiers, marked here in one place. `slow`: end-to-end tests (full CLI training runs, DDP,
+# sweeps, real data, benchmark); `make test-fast` (`pytest -m "not slow"`) is the developer's
+# sub-minute loop. `ci`: the heaviest of those (about 20 s to 3 min each on 2 cores);
+# `make test` (`-m "not ci"`) stays under 10 minutes, and CI runs everything (`make test-all`).
+# A module listed in SLOW_MODULES is slow except the tests named in FAST_IN_SLOW_MODULES;
+# elsewhere, the tests in SLOW_TESTS. A new test that trains through the CLI belongs here too
+# (or takes @pytest.mark.slow).
 SLOW_MODULES = {
     "test_benchmark",
     "test_cifar_real",
@@ -84,6 +86,28 @@ SLOW_TESTS = {
 }
 
 
+CI_MODULES = {"test_benchmark", "test_cifar_real", "test_ddp", "test_ray"}
+CI_TESTS = {
+    "test_faults": {
+        "test_sigterm_then_resume_latest_matches_an_uninterrupted_run",
+        "test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted",
+        "test_same_seed_twice_gives_identical_metrics",
+    },
+    "test_sweeps": {
+        "test_two_heads_by_two_pools",
+        "test_failing_job_leaves_the_others_complete",
+        "test_submitit_local_launcher",
+        "test_optuna_search_runs_trials",
+    },
+    "test_dashboard": {"test_dry_run_writes_the_workspace_and_report"},
+    "test_train": {"test_torchvision_reference_loader_trains"},
+    "test_promises": {
+        "test_joblib_jobs_run_at_once_and_share_the_cores",
+        "test_report_across_seeds_with_knn_column_and_doc",
+    },
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         module = item.module.__name__.rpartition(".")[2] if item.module else ""
@@ -92,6 +116,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             module, ()
         ):
             item.add_marker(pytest.mark.slow)
+        fast_here = name in FAST_IN_SLOW_MODULES
+        if (module in CI_MODULES and not fast_here) or name in CI_TESTS.get(module, ()):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.ci)
 
 
 @pytest.fixture(autouse=True)
