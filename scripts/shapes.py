@@ -1,16 +1,19 @@
 """Convolution arithmetic for a configuration, without data or training:
 
     python scripts/shapes.py head=flatten pool=max [data.image_size=64] [pool.kernel_size=3]
+    python scripts/shapes.py pool=mypool hydra.searchpath=[file://my/conf]   # your own pool
+    python scripts/shapes.py --readme     # the README's parameter tables, every head and pool
 
 prints every layer's input and output shape, the arithmetic that gives it
-(o = ⌊(i + 2p − k)/s⌋ + 1, numbers filled in), its parameters and FLOPs per image, and the
-totals that results.json reports.
+(o = ⌊(i + 2p − k)/s⌋ + 1, numbers filled in, for layers that state kernel, stride and padding),
+its parameters and FLOPs per image, and the totals that results.json reports.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -18,6 +21,50 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def shape_str(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
+
+
+def readme_tables() -> str:
+    """The README's two parameter tables (10 classes, 32x32 images, the default model): every
+    shipped head with pool=max and pool=stride, and every shipped pool under the lecture's
+    two heads. Rows by parameter count, so no option needs to be named here."""
+    from omegaconf import OmegaConf
+
+    from poolbench.config import compose, group_options, option_node
+    from poolbench.models.convnet import build_convnet
+
+    model = OmegaConf.to_container(compose("train", []).model, resolve=True)
+
+    def net(head: str, pool: str) -> Any:
+        return build_convnet(model, option_node("head", head), option_node("pool", pool), 10, 32)
+
+    heads = []
+    for h in group_options("head"):
+        n = net(h, "max")
+        heads.append((n.param_counts()["total"], h, n, net(h, "stride")))
+    lines = [
+        "| head | features into the MLP | parameters | with `pool=stride` |",
+        "|---|---|---|---|",
+    ]
+    for total, h, n, strided in sorted(heads, key=lambda r: (-r[0], r[1])):
+        width = f"{n.embedding_dim:,}" + (" (class scores; no MLP)" if n.ends_in_scores else "")
+        lines.append(f"| `{h}` | {width} | {total:,} | {strided.param_counts()['total']:,} |")
+    lines += [
+        "",
+        "| pool | layer | its parameters (both blocks) | maps after the blocks "
+        "| `head=flatten` | `head=global` |",
+        "|---|---|---|---|---|---|",
+    ]
+    pools = []
+    for p in group_options("pool"):
+        flat, glob = net("flatten", p), net("global", p)
+        pools.append((glob.param_counts()["downsample"], p, flat, glob))
+    for own, p, flat, glob in sorted(pools, key=lambda r: (r[0], r[1])):
+        maps = ", ".join(shape_str(r.out_shape[1:]) for r in glob.plan if r.name.endswith(".pool"))
+        lines.append(
+            f"| `{p}` | {type(glob.blocks[0].pool).__name__} | {own:,} | {maps} "
+            f"| {flat.param_counts()['total']:,} | {glob.param_counts()['total']:,} |"
+        )
+    return "\n".join(lines)
 
 
 def main(overrides: list[str]) -> int:
@@ -28,8 +75,11 @@ def main(overrides: list[str]) -> int:
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)
         return 0
+    if overrides == ["--readme"]:
+        print(readme_tables())
+        return 0
     try:
-        cfg = compose("train", overrides)  # a typo in an option or key: one line, too
+        cfg = compose("train", overrides, return_hydra_config=True)  # a typo: one line, too
         validate(cfg)  # a vanishing map is reported here, at its layer
         from poolbench.data.datamodule import SOURCES
         from poolbench.models.convnet import build_convnet, layer_table
@@ -42,8 +92,10 @@ def main(overrides: list[str]) -> int:
     rows = layer_table(net)
     cols = ("layer", "kind", "input", "output", "params", "FLOPs")
     header = "{:<16}{:<16}{:>10}  {:>10}  {:>9}  {:>11}  arithmetic".format(*cols)
-    cfg_line = f"head={cfg.head.name} pool={cfg.pool.name} image={cfg.data.image_size}"
-    print(f"{cfg_line} classes={num_classes}")
+    chosen = cfg.hydra.runtime.choices
+    print(
+        f"head={chosen.head} pool={chosen.pool} image={cfg.data.image_size} classes={num_classes}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:

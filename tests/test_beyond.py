@@ -11,16 +11,17 @@ import torch
 from conftest import FAST, ROOT, make_cfg, read_results, run_cli
 from test_review import picture_stats
 
+from poolbench.config import group_options, option_node
 from poolbench.experiment import train
 from poolbench.models.convnet import ConvNet, layer_table
-from poolbench.models.heads import HEADS
-from poolbench.models.pooling import POOLS
+
+HEADS, POOLS = group_options("head"), group_options("pool")
 
 
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("pool", POOLS)
 def test_layer_table_matches_a_real_forward(head: str, pool: str) -> None:
-    net = ConvNet(head=head, pool=pool, image_size=36)
+    net = ConvNet(pool=option_node("pool", pool), head=option_node("head", head), image_size=36)
     seen = {}
     modules = dict(net.named_modules())
     rows = layer_table(net)
@@ -118,3 +119,24 @@ def test_knn_accuracy_on_separable_points() -> None:
     assert knn_accuracy(points, labels, points, labels, 3, 3, exclude_self=True) == 1.0
     shuffled = labels[torch.randperm(60)]
     assert knn_accuracy(points, shuffled, points, labels, 3, 3, exclude_self=True) < 0.7
+
+
+def test_readme_parameter_tables_are_what_shapes_py_prints() -> None:
+    out = run_cli(["scripts/shapes.py", "--readme"], cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- scripts/shapes.py --readme -->\n", 1)[1]
+    block = block.split("\n<!-- end of scripts/shapes.py --readme -->", 1)[0]
+    assert block == out.stdout.rstrip("\n")
+    # the lecture's nets, and the new pools' own parameters: one exponent / weight per layer
+    for row in (
+        "| `flatten` | 2,048 | 270,942 | 276,110 |",
+        "| `global` | 64 | 32,862 | 38,030 |",
+        "| `gem` | 32 | 29,023 | 34,191 |",
+        "| `gem` | GeM | 2 | 16x16, 8x8 | 270,944 | 32,864 |",
+        "| `blur` | BlurPool | 0 | 16x16, 8x8 | 270,942 | 32,862 |",
+        "| `stride` | Conv2d | 5,168 | 16x16, 8x8 | 276,110 | 38,030 |",
+    ):
+        assert row in block
+    rows = [line for line in block.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(HEADS) + len(POOLS)  # every shipped option has its row

@@ -10,6 +10,7 @@ from conftest import CONF, ROOT, make_cfg, make_folder, run_cli
 from torch import nn
 
 from poolbench.experiment import build_module
+from poolbench.models.pooling import BlurPool, GeM, MixedPool
 
 
 def options(group: str) -> list[str]:
@@ -24,6 +25,7 @@ README_PARAMS = {
     "max": (29_022, 34_190),
     "hypercolumn": (36_702, 41_870),
     "nin": (14_378, 19_546),
+    "gem": (29_023, 34_191),  # global avg's 29,022 and the learned exponent
 }
 POOL_LAYER = {
     "max": nn.MaxPool2d,
@@ -31,7 +33,11 @@ POOL_LAYER = {
     "lp": nn.LPPool2d,
     "stride": nn.Conv2d,
     "none": nn.Identity,
+    "gem": GeM,
+    "blur": BlurPool,
+    "mixed": MixedPool,
 }
+POOL_PARAMS = {"stride": 5_168, "gem": 2, "mixed": 2}  # the pool layers' own (both blocks)
 
 
 def test_the_table_covers_every_option() -> None:
@@ -45,11 +51,15 @@ def test_composed_head_and_pool_build_the_readme_net(head: str, pool: str, tmp_p
     cfg = make_cfg([f"head={head}", f"pool={pool}"], tmp_path)
     net = build_module(cfg, 10, None).net
     total = net.param_counts()["total"]
+    own = POOL_PARAMS.get(pool, 0)
+    assert net.param_counts()["downsample"] == own
     if pool == "none":
         # no downsampling: as pool=max, except that a flatten head sees 32x32 maps
         assert total == (3_957_342 if head == "flatten" else README_PARAMS[head][0])
+    elif pool == "stride":
+        assert total == README_PARAMS[head][1]
     else:
-        assert total == README_PARAMS[head][pool == "stride"]
+        assert total == README_PARAMS[head][0] + own
     layers = [block.pool for block in net.blocks]
     assert len(layers) == 2 and all(type(layer) is POOL_LAYER[pool] for layer in layers)
     if pool != "none":  # pool.kernel_size and pool.stride default to 2, 2
@@ -89,9 +99,12 @@ def jobs(cfg) -> list[dict[str, str]]:  # noqa: ANN001
 
 def test_named_sweeps_launch_the_readme_grids(tmp_path: Path) -> None:
     grid = jobs(make_cfg(["sweep=heads_x_pools"], tmp_path))
-    assert len(grid) == 12  # 4 heads x 3 pools, one seed
+    assert len(grid) == 30  # 5 heads x 6 pools, one seed
     assert {(j["head"], j["pool"]) for j in grid} == set(
-        itertools.product(["flatten", "global", "avg", "max"], ["max", "avg", "stride"])
+        itertools.product(
+            ["flatten", "global", "avg", "max", "gem"],
+            ["max", "avg", "stride", "gem", "blur", "mixed"],
+        )
     )
     seeds = jobs(make_cfg(["sweep=seed_nets"], tmp_path))
     assert len(seeds) == 6  # the lecture's two networks x 3 seeds
@@ -183,8 +196,8 @@ def test_help_lists_groups_fast() -> None:
     seconds = time.perf_counter() - start
     assert out.returncode == 0, out.stderr
     for line in (
-        "head: avg, flatten, global, hypercolumn, max, nin",
-        "pool: avg, lp, max, none, stride",
+        "head: avg, flatten, gem, global, hypercolumn, max, nin",
+        "pool: avg, blur, gem, lp, max, mixed, none, stride",
         "data: cifar10, digits, folder, synthetic",
     ):
         assert line in out.stdout

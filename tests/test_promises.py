@@ -208,7 +208,7 @@ def test_logger_none_writes_results_and_checkpoints_only(runs: Callable[[str], P
     assert sorted(p.name for p in run.iterdir() if p.is_dir()) == ["checkpoints"]
     r = read_results(run)
     best = load_ckpt(Path(r["best_checkpoint"]))
-    assert best["hyper_parameters"]["pool"]["name"] == "none"
+    assert best["hyper_parameters"]["choices"]["pool"] == "none"
 
 
 def test_seed_null_gives_a_random_run(runs: Callable[[str], Path], tmp_path: Path) -> None:

@@ -95,11 +95,12 @@ def test_confusion_figure_draws_the_counts() -> None:
 
 
 def test_activations_one_scale_per_layer_no_frames() -> None:
+    from poolbench.config import option_node
     from poolbench.models.convnet import ConvNet
     from poolbench.pictures import activations_figure
 
     torch.manual_seed(0)
-    net = ConvNet(num_classes=4, head="flatten")
+    net = ConvNet(option_node("pool", "max"), option_node("head", "flatten"), num_classes=4)
     x = torch.randn(4, 3, 32, 32)
     fig = activations_figure(net, x, [f"image {i}" for i in range(4)])
     with torch.no_grad():

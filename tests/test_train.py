@@ -67,7 +67,9 @@ def test_checkpoints_load_with_weights_only(trained: Path) -> None:
     assert last["epoch"] == 2 and last["global_step"] == 3 * 5  # 540 images, batches of 128
     net = {k: v for k, v in last["state_dict"].items() if k.startswith("net.")}
     assert sum(v.numel() for v in net.values()) == 32_862
-    assert last["hyper_parameters"]["head"]["name"] == "global"
+    assert last["hyper_parameters"]["choices"]["head"] == "global"
+    head = last["hyper_parameters"]["head"]  # what to build, as plain data (weights_only)
+    assert head == {"_target_": "poolbench.models.heads.GlobalPoolHead", "mode": "avgmax"}
     assert last["optimizer_states"][0]["param_groups"][0]["lr"] < 1e-6  # cosine: down to 0
     best_path = Path(r["best_checkpoint"])
     best = torch.load(best_path, map_location="cpu", weights_only=True)

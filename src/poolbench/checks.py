@@ -59,15 +59,15 @@ def validate(cfg: DictConfig) -> None:
 
 
 def validate_shapes(cfg: DictConfig) -> None:
-    """The backbone's map sizes, by arithmetic: a vanishing map fails before torch loads."""
-    from poolbench.models.shapes import plan_backbone
+    """Build the network once on a zero image, before any data is read: a pool or head that
+    cannot be built, or a map that vanishes, fails here, naming the layer (models/shapes.py)."""
+    from poolbench.models.convnet import build_convnet
 
-    plan_backbone(
-        cfg.data.image_size,
-        3,
-        list(cfg.model.channels),
-        cfg.model.kernel_size,
-        cfg.pool.name,
-        cfg.pool.kernel_size,
-        cfg.pool.stride,
+    node = OmegaConf.to_container  # resolved plain dicts, as the module gets them
+    build_convnet(
+        node(cfg.model, resolve=True),
+        node(cfg.head, resolve=True),
+        node(cfg.pool, resolve=True),
+        num_classes=10,  # widths before the classifier do not depend on the class count
+        image_size=cfg.data.image_size,
     )

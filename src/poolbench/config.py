@@ -21,24 +21,67 @@ from omegaconf import DictConfig, OmegaConf
 
 from poolbench.errors import UserError
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+def _conf_dir() -> str:
+    """conf/ at the top of a checkout (src layout, editable install, PYTHONPATH=src); else the
+    copy an installed package ships as poolbench.conf (pyproject maps conf/ to it)."""
+    checkout = Path(__file__).resolve().parents[2] / "conf"
+    if Path(__file__).resolve().parents[1].name == "src" and (checkout / "train.yaml").is_file():
+        return str(checkout)
+    from importlib.resources import files
+
+    return str(files("poolbench.conf"))
+
+
+CONF_DIR = _conf_dir()
 
 
 class OverrideError(UserError):
     """A command-line override that Hydra cannot compose: unknown option, unknown key, syntax."""
 
 
-def group_options(group: str) -> list[str]:
-    """The options of one of poolbench's config groups (conf/<group>/*.yaml); [] if none."""
-    folder = Path(CONF_DIR) / group
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+def search_dirs(overrides: Iterable[str] = ()) -> list[Path]:
+    """poolbench's conf/ and the folders `hydra.searchpath=[pkg://theirpkg.conf, file://dir]`
+    on the command line adds (a user's own pools and heads); the ones that exist."""
+    dirs = [Path(CONF_DIR)]
+    for o in overrides:
+        key, _, value = o.lstrip("+").partition("=")
+        if key != "hydra.searchpath":
+            continue
+        for entry in value.strip("[]").split(","):
+            entry = entry.strip().strip("'\"")
+            if entry.startswith("file://"):
+                dirs.append(Path(entry[len("file://") :]))
+            elif entry.startswith("pkg://"):
+                with suppress(Exception):  # not importable: Hydra names it
+                    from importlib.resources import files
+
+                    dirs.append(Path(str(files(entry[len("pkg://") :]))))
+    return [d for d in dirs if d.is_dir()]
 
 
-def config_groups() -> list[str]:
+def group_options(group: str, overrides: Iterable[str] = ()) -> list[str]:
+    """The options of one of poolbench's config groups (<conf>/<group>/*.yaml, in conf/ and on
+    the command line's hydra.searchpath); [] if none."""
+    return sorted({p.stem for d in search_dirs(overrides) for p in (d / group).glob("*.yaml")})
+
+
+def config_groups(overrides: Iterable[str] = ()) -> list[str]:
     """poolbench's own config groups (Hydra's hydra/* groups are checked by Hydra)."""
     return sorted(
-        p.name for p in Path(CONF_DIR).iterdir() if p.is_dir() and p.name not in ("hydra",)
+        {
+            p.name
+            for d in search_dirs(overrides)
+            for p in d.iterdir()
+            if p.is_dir() and p.name != "hydra" and not p.name.startswith(("_", "."))
+        }
     )
+
+
+def option_node(group: str, name: str) -> dict[str, Any]:
+    """One shipped option's config as a plain dict, e.g. option_node("pool", "max") (for code
+    that builds a net without composing a whole config: tests, benchmarks)."""
+    return OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / group / f"{name}.yaml"))
 
 
 def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
@@ -101,9 +144,9 @@ def check_group_options(overrides: list[str]) -> None:
     (a folder listing), and before a sweep has made its folder or run a job."""
     for o in _parse(overrides):
         key = o.key_or_group
-        if o.is_delete() or o.package is not None or key not in config_groups():
+        if o.is_delete() or o.package is not None or key not in config_groups(overrides):
             continue
-        options = group_options(key)
+        options = group_options(key, overrides)
         for value in _values(o):
             if value not in options:
                 raise OverrideError(_option_message(key, value, options))
@@ -133,7 +176,7 @@ def _known_keys(err: Exception, config_name: str, overrides: list[str], key: str
             values = _values(o)
             if _is_group(o) and not o.is_delete() and len(values) == 1 and o.package is None:
                 group = o.key_or_group
-                if group not in config_groups() or values[0] in group_options(group):
+                if group not in config_groups() or values[0] in group_options(group, overrides):
                     safe.append(f"{o.get_key_element()}={values[0]}")
         for attempt in (safe, []):
             try:
@@ -211,7 +254,7 @@ def explain(err: Exception, config_name: str, overrides: list[str]) -> str:
         and "/" in str(err.missing_cfg_file)
     ):
         group, _, value = str(err.missing_cfg_file).rpartition("/")
-        options = sorted(err.options or []) or group_options(group)
+        options = sorted(err.options or []) or group_options(group, overrides)
         line = next((o for o in overrides if o.lstrip("+~").split("=", 1)[0] == group), None)
         return _option_message(group, value, options, line)
     if isinstance(err, MissingConfigException):
@@ -280,15 +323,18 @@ def _compose_raw(
         )
 
 
-def compose(config_name: str, overrides: list[str]) -> DictConfig:
-    """The config as `python train.py <overrides>` would compose it. An override Hydra cannot
-    apply raises OverrideError, with the one-line message the entry points print."""
+def compose(
+    config_name: str, overrides: list[str], return_hydra_config: bool = False
+) -> DictConfig:
+    """The config as `python train.py <overrides>` would compose it (with the `hydra` node, e.g.
+    hydra.runtime.choices, if asked). An override Hydra cannot apply raises OverrideError, with
+    the one-line message the entry points print."""
     from hydra.errors import ConfigCompositionException, OverrideParseException
 
     check_group_options(overrides)
     try:
         with _keys_on_override_errors():
-            return _compose_raw(config_name, overrides)
+            return _compose_raw(config_name, overrides, return_hydra_config)
     except (ConfigCompositionException, OverrideParseException) as err:
         raise OverrideError(explain(err, config_name, overrides)) from None
 

@@ -163,7 +163,7 @@ def embed(cfg: DictConfig) -> dict[str, Any]:
     np.save(run_dir / "labels.npy", split.y.numpy())
     (run_dir / "classes.json").write_text(json.dumps(dm.classes) + "\n")
     xy = pca_2d(emb)
-    head = module.hparams.head["name"]
+    head = (module.hparams.get("choices") or {}).get("head", type(module.net.head).__name__)
     fig = scatter_figure(
         xy,
         split.y,

@@ -43,10 +43,22 @@ def read_checkpoint(path: str | None) -> dict[str, Any]:
 
 
 def model_mismatches(cfg: DictConfig, hparams: dict[str, Any]) -> list[str]:
-    """Keys the user set on the command line that disagree with the checkpoint's model."""
+    """What the user set on the command line that disagrees with the checkpoint's model: a
+    different option (head=flatten for a global net), else a different key."""
+    from poolbench.experiment import model_choices
+
     overridden = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+    mine_chosen, theirs_chosen = model_choices(), hparams.get("choices") or {}
     wrong = []
     for group in MODEL_GROUPS:
+        if group in overridden and theirs_chosen.get(group, mine_chosen.get(group)) != (
+            mine_chosen.get(group)
+        ):
+            wrong.append(
+                f"{group}: config {mine_chosen.get(group)!r} vs checkpoint "
+                f"{theirs_chosen.get(group)!r}"
+            )
+            continue
         mine = OmegaConf.to_container(cfg[group], resolve=True)
         theirs = hparams.get(group, {})
         for key, value in mine.items():
@@ -93,7 +105,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         status = "ok"
     finally:
         finish_wandb(0 if status == "ok" else 1)
-    choices = {**job_choices(), **{g: hp[g]["name"] for g in ("head", "pool")}}
+    choices = {**job_choices(), **(hp.get("choices") or {})}
     write_results(
         run_dir,
         status=status,

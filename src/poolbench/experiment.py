@@ -36,6 +36,13 @@ def job_choices() -> dict[str, str]:
     return {g: choices[g] for g in GROUPS if choices.get(g) is not None}
 
 
+def model_choices() -> dict[str, str]:
+    """The options that chose the network (head, pool, model), when Hydra ran the job."""
+    if not HydraConfig.initialized():
+        return {}
+    return {g: c for g, c in job_choices().items() if g in ("model", "head", "pool")}
+
+
 def swept_keys() -> set[str] | None:
     """Keys a multirun varies (command-line sweeps and hydra.sweeper.params); None outside one."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -118,6 +125,7 @@ def build_module(cfg: DictConfig, num_classes: int, classes: list[str]) -> Any:
         classes=classes,
         label_smoothing=cfg.label_smoothing,
         tta=cfg.data.tta,
+        choices=model_choices(),
     )
 
 

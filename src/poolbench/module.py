@@ -46,8 +46,11 @@ class PoolNetModule(L.LightningModule):
         classes: list[str] | None = None,
         label_smoothing: float = 0.0,
         tta: str = "none",
+        choices: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        # `choices` names the options (head=global, pool=max) for eval, embed and reports; the
+        # `head` and `pool` nodes say what to build (`_target_`, keywords).
         # Plain dicts, so checkpoints load with weights_only=True. Not sent to loggers: the run
         # logs flat option names (head=global) and the resolved config itself.
         self.save_hyperparameters(logger=False)

@@ -9,12 +9,13 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from poolbench.config import option_node
 from poolbench.models.convnet import ConvNet
 
 
 def make_net(head: str, seed: int = 0) -> ConvNet:
     torch.manual_seed(seed)
-    return ConvNet(head=head, pool="max")
+    return ConvNet(pool=option_node("pool", "max"), head=option_node("head", head))
 
 
 def train_step(net: ConvNet, opt: torch.optim.Optimizer, x: Tensor, y: Tensor) -> None:

@@ -8,9 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from poolbench.models.heads import make_head
-from poolbench.models.pooling import make_pool
-from poolbench.models.shapes import ShapeError, block_shapes, plan_backbone
+from poolbench.models.factory import LayerSpec, make_layer
+from poolbench.models.shapes import LayerShape, ShapeError, block_shapes, trace
 
 __all__ = ["ConvNet", "ShapeError", "build_convnet"]
 
@@ -25,40 +24,82 @@ def mlp(in_features: int, hidden: Sequence[int], num_classes: int) -> nn.Sequent
 
 
 class ConvNet(nn.Module):
-    """blocks (conv → ReLU → pool) × len(channels) → head → MLP → logits."""
+    """blocks (conv → ReLU → pool) × len(channels) → head → MLP → logits.
+
+    `pool` and `head` are config nodes (`_target_` and keywords) or callables; each layer is
+    built, then run once on a zero image, so every width comes from the modules themselves
+    and a map that vanishes stops the build at that layer (`plan` keeps every layer's shapes).
+    """
 
     def __init__(
         self,
+        pool: LayerSpec,
+        head: LayerSpec,
         num_classes: int = 10,
-        head: str = "global",
-        pool: str = "max",
         channels: Sequence[int] = (16, 32),
         kernel_size: int = 5,
         hidden: Sequence[int] = (120, 84),
         in_channels: int = 3,
         image_size: int = 32,
-        pool_kernel: int = 2,
-        pool_stride: int = 2,
-        pool_p: float = 2.0,
     ) -> None:
         super().__init__()
-        self.plan = plan_backbone(
-            image_size, in_channels, channels, kernel_size, pool, pool_kernel, pool_stride
-        )
         self.input_shape = (in_channels, image_size, image_size)
-        blocks, c_in = [], in_channels
-        for c_out in channels:
+        self.plan: list[LayerShape] = []
+        x = torch.zeros(1, *self.input_shape)
+        blocks, feats = [], []
+        for b, c_out in enumerate(channels):
             block = nn.Sequential()
-            block.add_module("conv", nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2))
+            block.add_module(
+                "conv", nn.Conv2d(x.shape[1], c_out, kernel_size, padding=kernel_size // 2)
+            )
             block.add_module("act", nn.ReLU(inplace=True))
-            block.add_module("pool", make_pool(pool, c_out, pool_kernel, pool_stride, pool_p))
+            block.add_module(
+                "pool",
+                make_layer("pool", pool, channels=c_out, in_channels=c_out, out_channels=c_out),
+            )
+            for name, layer in block.named_children():
+                x, row = trace(f"blocks.{b}.{name}", layer, x)
+                self.plan.append(row)
             blocks.append(block)
-            c_in = c_out
+            feats.append(x)
         self.blocks = nn.ModuleList(blocks)
-        self.head, width = make_head(head, block_shapes(self.plan), num_classes)
-        self.embedding_dim = width
-        # NIN's head already ends in one score per class: no MLP after it.
-        self.classifier = nn.Identity() if head == "nin" else mlp(width, hidden, num_classes)
+        shapes = [tuple(s) for s in block_shapes(self.plan)]
+        self.head = make_layer(
+            "head",
+            head,
+            shapes=shapes,
+            channels=shapes[-1][0],
+            in_channels=shapes[-1][0],
+            num_classes=num_classes,
+        )
+        self.head.eval()  # a dry forward: one zero image must not move BatchNorm statistics
+        try:
+            with torch.no_grad():
+                out = self.head(feats)
+        except RuntimeError as err:
+            raise ShapeError(
+                f"head ({type(self.head).__name__}) cannot take maps of shapes "
+                f"{', '.join('x'.join(map(str, s)) for s in shapes)}: "
+                f"{str(err).strip().splitlines()[0] if str(err).strip() else 'RuntimeError'}"
+            ) from None
+        finally:
+            self.head.train()
+        if out.dim() != 2:
+            raise ShapeError(
+                f"head ({type(self.head).__name__}) gives a {tuple(out.shape[1:])} output per "
+                "image; a head must give one vector per image"
+            )
+        self.embedding_dim = int(out.shape[1])
+        # A head that already ends in one score per class (NIN) needs no MLP after it.
+        self.ends_in_scores = bool(getattr(self.head, "ends_in_scores", False))
+        if self.ends_in_scores and self.embedding_dim != num_classes:
+            raise ShapeError(
+                f"head ({type(self.head).__name__}) says it ends in class scores but gives "
+                f"{self.embedding_dim} values for {num_classes} classes"
+            )
+        self.classifier = (
+            nn.Identity() if self.ends_in_scores else mlp(self.embedding_dim, hidden, num_classes)
+        )
 
     def features(self, x: Tensor) -> list[Tensor]:
         feats = []
@@ -105,25 +146,22 @@ class ConvNet(nn.Module):
 
 def build_convnet(
     model: Mapping[str, Any],
-    head: Mapping[str, Any],
-    pool: Mapping[str, Any],
+    head: LayerSpec,
+    pool: LayerSpec,
     num_classes: int,
     image_size: int,
     in_channels: int = 3,
 ) -> ConvNet:
     """Build from the `model`, `head` and `pool` config nodes."""
     return ConvNet(
+        pool=pool,
+        head=head,
         num_classes=num_classes,
-        head=head["name"],
-        pool=pool["name"],
         channels=tuple(model["channels"]),
         kernel_size=model["kernel_size"],
         hidden=tuple(model["hidden"]),
         in_channels=in_channels,
         image_size=image_size,
-        pool_kernel=pool.get("kernel_size", 2),
-        pool_stride=pool.get("stride", 2),
-        pool_p=pool.get("p", 2.0),
     )
 
 

@@ -1,7 +1,12 @@
-"""Heads turn the last feature map(s) into one vector per image: the `head` config group.
+"""Heads turn the feature maps into one vector per image: the `head` config group.
 
-Every head takes the list of feature maps, one per conv block, so that heads which look at
-more than the last block (hypercolumn) fit the same interface.
+Any module works as a head: conf/head/<name>.yaml names its class (`_target_`) and keyword
+arguments, and poolbench adds what the class takes of `shapes` (every block's (C, H, W)),
+`channels` (the last block's C) and `num_classes` (models/factory.py). Every head's forward
+takes the list of feature maps, one per conv block, so that heads which look at more than the
+last block (hypercolumn) fit the same interface. Its width is read from a dry forward.
+
+A head whose output already is one score per class sets `ends_in_scores = True`: no MLP follows.
 """
 
 from __future__ import annotations
@@ -9,8 +14,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-
-HEADS = ("flatten", "global", "avg", "max", "nin", "hypercolumn")
 
 
 def adaptive_pool(x: Tensor, mode: str) -> Tensor:
@@ -21,7 +24,7 @@ def adaptive_pool(x: Tensor, mode: str) -> Tensor:
         return F.adaptive_max_pool2d(x, 1).flatten(1)
     if mode == "avgmax":
         return torch.cat([adaptive_pool(x, "avg"), adaptive_pool(x, "max")], dim=1)
-    raise ValueError(f"unknown global pooling mode {mode!r}")
+    raise ValueError(f"unknown global pooling mode {mode!r}; choose avg, max or avgmax")
 
 
 class FlattenHead(nn.Module):
@@ -32,8 +35,9 @@ class FlattenHead(nn.Module):
 class GlobalPoolHead(nn.Module):
     """The lecture's GlobalPooling (mode='avgmax'), or plain global avg / max."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str = "avgmax") -> None:
         super().__init__()
+        adaptive_pool(torch.zeros(1, 1, 1, 1), mode)  # an unknown mode fails here, not mid-run
         self.mode = mode
 
     def forward(self, feats: list[Tensor]) -> Tensor:
@@ -51,7 +55,10 @@ class HypercolumnHead(nn.Module):
 
 
 class NINHead(nn.Module):
-    """Network-in-Network: a 1x1 conv to one map per class, then global average pooling."""
+    """Network-in-Network (Lin, Chen & Yan 2014): a 1x1 conv to one map per class, then global
+    average pooling; its output is the class scores."""
+
+    ends_in_scores = True
 
     def __init__(self, channels: int, num_classes: int) -> None:
         super().__init__()
@@ -61,19 +68,19 @@ class NINHead(nn.Module):
         return adaptive_pool(self.conv(feats[-1]), "avg")
 
 
-def make_head(
-    name: str, block_shapes: list[tuple[int, int, int]], num_classes: int
-) -> tuple[nn.Module, int]:
-    """Build a head for feature maps of the given (C, H, W) shapes; return it and its width."""
-    c, h, w = block_shapes[-1]
-    if name == "flatten":
-        return FlattenHead(), c * h * w
-    if name == "global":
-        return GlobalPoolHead("avgmax"), 2 * c
-    if name in ("avg", "max"):
-        return GlobalPoolHead(name), c
-    if name == "nin":
-        return NINHead(c, num_classes), num_classes
-    if name == "hypercolumn":
-        return HypercolumnHead(), sum(2 * s[0] for s in block_shapes)
-    raise ValueError(f"unknown head {name!r}; choose one of {', '.join(HEADS)}")
+class GeMHead(nn.Module):
+    """Global generalized-mean pooling with a learnable exponent (Radenović, Tolias & Chum
+    2018): C features, (mean of x^p over the whole map)^(1/p); one parameter."""
+
+    def __init__(self, p: float = 3.0, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.p = nn.Parameter(torch.tensor(float(p)))
+        self.eps = eps
+
+    def forward(self, feats: list[Tensor]) -> Tensor:
+        p = self.p.clamp_min(1.0)
+        x = feats[-1].clamp_min(self.eps).pow(p)
+        return F.adaptive_avg_pool2d(x, 1).flatten(1).pow(1.0 / p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p.item():.3g}"

@@ -1,24 +1,97 @@
-"""The downsampling layer after each conv block: the `pool` config group."""
+"""Downsampling layers beyond torch.nn's, for the `pool` config group.
+
+Any module works as a pool: conf/pool/<name>.yaml names its class (`_target_`) and keyword
+arguments, and poolbench adds `channels` (or `in_channels` and `out_channels`) where the class
+takes them (models/factory.py). torch.nn.MaxPool2d, AvgPool2d, LPPool2d and Conv2d are used as
+they are; the classes here are the pooling family's later members.
+"""
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
 
-POOLS = ("max", "avg", "stride", "lp", "none")
+
+class GeM(nn.Module):
+    """Generalized-mean pooling with a learnable exponent (Radenović, Tolias & Chum 2018,
+    "Fine-tuning CNN Image Retrieval with No Human Annotation"): (mean of x^p over the
+    window)^(1/p).
+    p = 1 is average pooling, p -> inf approaches max pooling; the net learns where to sit
+    between them, for one parameter per layer."""
+
+    def __init__(
+        self, kernel_size: int = 2, stride: int | None = None, p: float = 3.0, eps: float = 1e-6
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride or kernel_size
+        self.p = nn.Parameter(torch.tensor(float(p)))
+        self.eps = eps  # x is clamped to eps first: 0^p has no useful gradient in p
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = self.p.clamp_min(1.0)  # below 1 the mean is no longer a pooling of the window
+        pooled = F.avg_pool2d(x.clamp_min(self.eps).pow(p), self.kernel_size, self.stride)
+        return pooled.pow(1.0 / p)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, p={self.p.item():.3g}"
 
 
-def make_pool(
-    name: str, channels: int, kernel_size: int = 2, stride: int = 2, p: float = 2.0
-) -> nn.Module:
-    if name == "max":
-        return nn.MaxPool2d(kernel_size, stride)
-    if name == "avg":
-        return nn.AvgPool2d(kernel_size, stride)
-    if name == "stride":
-        # The lecture's alternative: a learned downsampling, paid for in parameters.
-        return nn.Conv2d(channels, channels, kernel_size, stride)
-    if name == "lp":
-        return nn.LPPool2d(p, kernel_size, stride)
-    if name == "none":
-        return nn.Identity()
-    raise ValueError(f"unknown pool {name!r}; choose one of {', '.join(POOLS)}")
+def binomial_filter(size: int) -> Tensor:
+    """The size x size binomial (Pascal's triangle) low-pass filter, summing to 1."""
+    row = torch.tensor([1.0])
+    for _ in range(size - 1):
+        row = F.pad(row, (1, 0)) + F.pad(row, (0, 1))
+    kernel = torch.outer(row, row)
+    return kernel / kernel.sum()
+
+
+class BlurPool(nn.Module):
+    """Anti-aliased max pooling (Zhang 2019, "Making Convolutional Networks Shift-Invariant
+    Again"): max pooling with stride 1 (keeps the max's nonlinearity), then a fixed binomial
+    blur applied with the stride (low-pass filtering before subsampling, so that a 1-pixel
+    shift of the input no longer flips the output). No parameters: the blur is fixed."""
+
+    def __init__(self, kernel_size: int = 2, stride: int = 2, filter_size: int = 3) -> None:
+        super().__init__()
+        # Not named kernel_size/stride: those attributes would claim the one-window arithmetic
+        # (models/shapes.py), and this layer is two windows; its shapes come from a dry forward.
+        self.max_kernel, self.blur_stride, self.filter_size = kernel_size, stride, filter_size
+        # A buffer, not a parameter: it moves with the module but is never trained. Not in
+        # the state_dict (persistent=False): it is rebuilt from filter_size.
+        self.register_buffer("blur", binomial_filter(filter_size)[None, None], persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.max_pool2d(x, self.max_kernel, 1)
+        pad = (self.filter_size - 1) // 2, self.filter_size // 2
+        x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]), mode="reflect")  # as the paper's code
+        c = x.shape[1]
+        blur = self.blur.to(x.dtype).expand(c, 1, -1, -1)
+        return F.conv2d(x, blur, stride=self.blur_stride, groups=c)
+
+    def extra_repr(self) -> str:
+        return (
+            f"max {self.max_kernel}x{self.max_kernel}, blur {self.filter_size}x"
+            f"{self.filter_size} with stride {self.blur_stride}"
+        )
+
+
+class MixedPool(nn.Module):
+    """Mixed max-average pooling (Lee, Gallagher & Tu 2016, "Generalizing Pooling Functions in
+    Convolutional Neural Networks: Mixed, Gated, and Tree"): a·max + (1 − a)·avg with one learned
+    a in (0, 1) per layer (a = sigmoid of the parameter, starting at 0.5)."""
+
+    def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride or kernel_size
+        self.mix = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = torch.sigmoid(self.mix)
+        mx = F.max_pool2d(x, self.kernel_size, self.stride)
+        return a * mx + (1 - a) * F.avg_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
