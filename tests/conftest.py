@@ -49,6 +49,7 @@ SLOW_MODULES = {
     "test_dashboard",
     "test_ddp",
     "test_faults",
+    "test_install",
     "test_promises",
     "test_ray",
     "test_sweeps",
@@ -83,6 +84,7 @@ SLOW_TESTS = {
         "test_visualize_pooling_draws_the_same_selection",
         "test_sorted_folder_mistakes_cover_every_class",
     },
+    "test_userpkg": {"test_user_pool_and_head_train_and_report"},
 }
 
 
