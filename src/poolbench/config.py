@@ -28,9 +28,9 @@ def _conf_dir() -> str:
     checkout = Path(__file__).resolve().parents[2] / "conf"
     if Path(__file__).resolve().parents[1].name == "src" and (checkout / "train.yaml").is_file():
         return str(checkout)
-    from importlib.resources import files
+    import importlib
 
-    return str(files("poolbench.conf"))
+    return str(next(iter(importlib.import_module("poolbench.conf").__path__)))
 
 
 CONF_DIR = _conf_dir()

@@ -1,0 +1,66 @@
+"""`pip install .` (not editable) puts the configs inside the package: the console script
+trains from any folder, with no checkout in sight."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, read_results, run_command
+
+SHIPPED = ["pyproject.toml", "README.md", "src", "conf"]
+
+
+def test_a_non_editable_install_trains_from_any_folder(tmp_path: Path) -> None:
+    # A copy of what git tracks, so the build leaves nothing in the checkout; the venv's
+    # setuptools builds it, and --no-deps reuses the venv's torch (no download).
+    files = subprocess.run(
+        ["git", "ls-files", *SHIPPED], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    project = tmp_path / "project"
+    for f in files:
+        (project / f).parent.mkdir(parents=True, exist_ok=True)
+        (project / f).write_bytes((ROOT / f).read_bytes())
+    site = tmp_path / "site"
+    pip = run_command(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+        + ["--target", str(site), str(project)],
+        timeout=600,
+    )
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    assert (site / "poolbench/conf/train.yaml").is_file()
+    assert (site / "poolbench/conf/pool/max.yaml").is_file()
+    assert (site / "poolbench/conf/hydra/launcher/joblib_gpus.yaml").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PYTHONPATH": str(site)}  # the installed copy only, not the checkout's src/
+    where = run_command(
+        [
+            sys.executable,
+            "-c",
+            "import poolbench.config as c; print(c.__file__); print(c.CONF_DIR)",
+        ],
+        cwd=elsewhere,
+        env=env,
+    )
+    assert where.returncode == 0, where.stderr
+    module_file, conf_dir = where.stdout.split()
+    assert module_file.startswith(str(site)) and conf_dir == str(site / "poolbench" / "conf")
+    train = run_command(
+        [
+            str(site / "bin" / "poolbench-train"),
+            "data=digits",
+            "trainer.max_epochs=1",
+            "logger=csv",
+            "callbacks.progress_bar=null",
+            "trainer.enable_progress_bar=false",
+            f"data.cache_dir={tmp_path / 'cache'}",
+        ],
+        cwd=elsewhere,
+        env=env,
+    )
+    assert train.returncode == 0, train.stderr[-3000:]
+    (run,) = (elsewhere / "outputs" / "train").iterdir()
+    r = read_results(run)
+    assert r["status"] == "ok" and r["choices"]["data"] == "digits"
+    assert r["params"]["total"] == 32_862 and r["epochs"] == 1
+    assert r["metrics"]["test/acc"] > 0.1  # ten digits: above chance after one epoch
