@@ -77,6 +77,7 @@ SLOW_TESTS = {
     "test_beyond": {
         "test_embed_writes_vectors_and_knn_accuracy",
         "test_shapes_script_prints_arithmetic_and_totals",
+        "test_readme_parameter_tables_are_what_shapes_py_prints",
     },
     "test_init_and_tta": {"test_module_whitens_at_fit_and_averages_views"},
     "test_pictures": {"test_visualize_pooling_script"},
@@ -84,7 +85,10 @@ SLOW_TESTS = {
         "test_visualize_pooling_draws_the_same_selection",
         "test_sorted_folder_mistakes_cover_every_class",
     },
-    "test_userpkg": {"test_user_pool_and_head_train_and_report"},
+    "test_userpkg": {
+        "test_user_pool_and_head_train_and_report",
+        "test_user_options_are_checked_like_shipped_ones",
+    },
 }
 
 

@@ -95,3 +95,13 @@ def test_user_pool_and_head_train_and_report(tmp_path: Path) -> None:
     assert hp["choices"] == {"model": "convnet", "head": "attention", "pool": "powermean"}
     trained_p = ckpt["state_dict"]["net.blocks.1.pool.p"]
     assert trained_p.shape == (32, 1, 1) and not torch.all(trained_p == 3.0)  # it learned
+
+
+def test_a_search_path_not_found_here_is_left_to_hydra(tmp_path: Path) -> None:
+    out = run_cli(
+        ["train.py", f"hydra.searchpath=[file://{tmp_path}/nowhere]", "pool=powermean"], env=ENV
+    )
+    assert out.returncode == 2, out.stderr
+    assert "path=" in out.stderr and "is not available" in out.stderr  # Hydra's warning
+    line = out.stderr.strip().splitlines()[-1]  # and Hydra's composition, in one line
+    assert line.startswith("error: pool=powermean is not an option (pool options: avg,"), line

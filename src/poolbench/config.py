@@ -40,24 +40,32 @@ class OverrideError(UserError):
     """A command-line override that Hydra cannot compose: unknown option, unknown key, syntax."""
 
 
-def search_dirs(overrides: Iterable[str] = ()) -> list[Path]:
-    """poolbench's conf/ and the folders `hydra.searchpath=[pkg://theirpkg.conf, file://dir]`
-    on the command line adds (a user's own pools and heads); the ones that exist."""
-    dirs = [Path(CONF_DIR)]
+def searchpath(overrides: Iterable[str]) -> list[Path | None]:
+    """The folders `hydra.searchpath=[pkg://theirpkg.conf, file://dir]` on the command line
+    adds (a user's own pools and heads); None for an entry not found from here."""
+    import importlib
+
+    found: list[Path | None] = []
     for o in overrides:
         key, _, value = o.lstrip("+").partition("=")
         if key != "hydra.searchpath":
             continue
-        for entry in value.strip("[]").split(","):
+        for entry in value.strip().strip("[]").split(","):
             entry = entry.strip().strip("'\"")
+            folder = None
             if entry.startswith("file://"):
-                dirs.append(Path(entry[len("file://") :]))
+                folder = Path(entry[len("file://") :])
             elif entry.startswith("pkg://"):
-                with suppress(Exception):  # not importable: Hydra names it
-                    from importlib.resources import files
+                with suppress(Exception):  # not importable: Hydra's composition names it
+                    module = importlib.import_module(entry[len("pkg://") :].replace("/", "."))
+                    folder = Path(next(iter(module.__path__)))
+            found.append(folder if folder is not None and folder.is_dir() else None)
+    return found
 
-                    dirs.append(Path(str(files(entry[len("pkg://") :]))))
-    return [d for d in dirs if d.is_dir()]
+
+def search_dirs(overrides: Iterable[str] = ()) -> list[Path]:
+    """poolbench's conf/ and the command line's hydra.searchpath folders that exist."""
+    return [Path(CONF_DIR), *(d for d in searchpath(overrides) if d is not None)]
 
 
 def group_options(group: str, overrides: Iterable[str] = ()) -> list[str]:
@@ -358,11 +366,11 @@ def _command_line(argv: list[str]) -> tuple[list[str], str | None, bool, bool] |
         return None  # Hydra answers it itself
     if args.shell_completion or args.info is not None:
         return None
-    # Another config folder (--config-dir/--config-path, hydra.searchpath) may hold options
-    # conf/ does not: then only Hydra's own composition judges them.
-    own = not (args.config_dir or args.config_path) and not any(
-        o.lstrip("+~").startswith("hydra.searchpath") for o in args.overrides
-    )
+    # Another config folder (--config-dir/--config-path) may hold options conf/ does not: then
+    # only Hydra's own composition judges them. hydra.searchpath folders (a user's own pools
+    # and heads) are read here too, so their options get "did you mean" as well; one not found
+    # from here leaves the judging to Hydra.
+    own = not (args.config_dir or args.config_path) and None not in searchpath(args.overrides)
     return list(args.overrides), args.config_name, bool(args.multirun), own
 
 
