@@ -6,9 +6,9 @@ from conftest import make_cfg, make_folder, write_image
 from omegaconf import OmegaConf
 
 from poolbench.data import cifar10, digits, folder
-from poolbench.data.errors import DataError
 from poolbench.data.loader import EpochSampler, ImageStore, InMemoryLoader, Normalizer
 from poolbench.data.tensors import ImageSet, Split, cache_path, load_or_build
+from poolbench.errors import DataError
 
 
 def test_sampler_reshuffles_each_epoch_and_covers_everything() -> None:

@@ -9,7 +9,8 @@ from conftest import FAST, make_cfg
 from torch import nn
 from torch.nn import functional as F
 
-from poolbench.checks import ConfigError, validate
+from poolbench.checks import validate
+from poolbench.errors import ConfigError
 from poolbench.models.whitening import EPS, patch_whitening, whiten_conv
 
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from poolbench.config import group_options, option_node
-from poolbench.models.convnet import ConvNet, ShapeError
+from poolbench.errors import ShapeError
+from poolbench.models.convnet import ConvNet
 
 HEADS, POOLS = group_options("head"), group_options("pool")  # every shipped yaml
 

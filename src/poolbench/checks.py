@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from poolbench.errors import UserError
+from poolbench.errors import ConfigError
 
 TTAS = ("none", "flip", "flip_translate")  # data.tta: the module's test-time views
-
-
-class ConfigError(UserError):
-    """A config value that cannot work; the message names the key, the value and the fix."""
 
 
 def _positive_int(key: str, value: object) -> None:

@@ -19,7 +19,23 @@ from typing import Any, NoReturn
 
 from omegaconf import DictConfig, OmegaConf
 
-from poolbench.errors import UserError
+from poolbench.errors import OverrideError
+
+# The config groups that describe an experiment, in one place: results.json's and W&B's
+# `choices`, run tags (others, like hydra/*, callbacks, paths, are plumbing). MODEL_GROUPS
+# build the network: a checkpoint records them, and eval.py holds the command line to them.
+GROUPS = (
+    "model",
+    "head",
+    "pool",
+    "data",
+    "trainer",
+    "optimizer",
+    "scheduler",
+    "logger",
+    "experiment",
+)
+MODEL_GROUPS = ("model", "head", "pool")
 
 
 def _conf_dir() -> str:
@@ -34,10 +50,6 @@ def _conf_dir() -> str:
 
 
 CONF_DIR = _conf_dir()
-
-
-class OverrideError(UserError):
-    """A command-line override that Hydra cannot compose: unknown option, unknown key, syntax."""
 
 
 def searchpath(overrides: Iterable[str]) -> list[Path | None]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poolbench.errors import UserError
+from poolbench.errors import DashboardError, UserError
 
 WORKSPACE_FILE = "wandb_workspace.json"
 REPORT_FILE = "wandb_report.json"
@@ -51,10 +51,6 @@ PARALLEL = [
     ("summary", "val/acc_best"),
     ("summary", "test/acc"),
 ]
-
-
-class DashboardError(UserError):
-    pass
 
 
 @dataclass

@@ -15,6 +15,34 @@ class UserError(ValueError):
     """
 
 
+# Kinds of bad input, one module for all: each names where it was found. Entry points treat
+# them alike (UserError); tests and callers may catch one kind.
+
+
+class ConfigError(UserError):
+    """A config value that cannot work; the message names the key, the value and the fix."""
+
+
+class OverrideError(UserError):
+    """A command-line override that Hydra cannot compose: unknown option, unknown key, syntax."""
+
+
+class ShapeError(UserError):
+    """A layer would produce an empty feature map, or a head no vector per image."""
+
+
+class DataError(UserError):
+    """Data that cannot be used as configured; the message says what to do."""
+
+
+class NonFiniteLossError(UserError):
+    """Training diverged: the loss is NaN or infinite."""
+
+
+class DashboardError(UserError):
+    """The W&B workspace or report cannot be made as asked."""
+
+
 class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse for scripts whose bad command line gets one `error:` line (with the nearest
     option for a misspelt one) and exit status 2, like the Hydra entry points, not a usage

@@ -9,11 +9,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from poolbench.checks import ConfigError
-from poolbench.config import CONF_DIR, run_app
+from poolbench.config import CONF_DIR, MODEL_GROUPS, run_app
+from poolbench.errors import ConfigError
 from poolbench.train import answer_user_errors
-
-MODEL_GROUPS = ("model", "head", "pool")
 
 
 def read_checkpoint(path: str | None) -> dict[str, Any]:

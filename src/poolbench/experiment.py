@@ -14,21 +14,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from poolbench.checks import validate
+from poolbench.config import GROUPS, MODEL_GROUPS
 
 log = logging.getLogger(__name__)
-
-# Config groups that describe the experiment (others, like hydra/*, are plumbing).
-GROUPS = (
-    "model",
-    "head",
-    "pool",
-    "data",
-    "trainer",
-    "optimizer",
-    "scheduler",
-    "logger",
-    "experiment",
-)
 
 
 def job_choices() -> dict[str, str]:
@@ -40,7 +28,7 @@ def model_choices() -> dict[str, str]:
     """The options that chose the network (head, pool, model), when Hydra ran the job."""
     if not HydraConfig.initialized():
         return {}
-    return {g: c for g, c in job_choices().items() if g in ("model", "head", "pool")}
+    return {g: c for g, c in job_choices().items() if g in MODEL_GROUPS}
 
 
 def swept_keys() -> set[str] | None:

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from torchmetrics import ConfusionMatrix, MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from poolbench.errors import UserError
+from poolbench.errors import NonFiniteLossError, UserError
 from poolbench.models.convnet import build_convnet
 from poolbench.models.whitening import whiten_conv
 
@@ -20,10 +20,6 @@ WHITEN_IMAGES = 512  # 400k patches: plenty for a 75x75 covariance, and well und
 # On a GPU each host read of a device value stalls its queue of kernels: the loss is checked
 # every this many steps there.
 FINITE_CHECK_EVERY = 25
-
-
-class NonFiniteLossError(UserError):
-    pass
 
 
 def finite_check_due(device_type: str, batch_idx: int, last_batch: bool) -> bool:

@@ -50,7 +50,7 @@ def record_lost_job(job_dir: Path, choices: dict[str, str], error: str) -> Path 
     path = Path(job_dir) / FILENAME
     if path.exists():
         return None
-    from poolbench.experiment import GROUPS
+    from poolbench.config import GROUPS
 
     Path(job_dir).mkdir(parents=True, exist_ok=True)
     picked = {g: choices[g] for g in GROUPS if choices.get(g) is not None}

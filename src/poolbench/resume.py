@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from poolbench.checks import ConfigError
+from poolbench.errors import ConfigError
 
 # Overrides that do not change what is trained: a run differing only in these is "the same".
 IGNORED = (

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from poolbench.data.errors import DataError
 from poolbench.data.resize import resize_uint8
 from poolbench.data.tensors import ImageSet, Split
+from poolbench.errors import DataError
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -11,9 +11,9 @@ import torch
 from torch import Tensor
 
 from poolbench.data import cifar10, digits, folder, synthetic
-from poolbench.data.errors import DataError
 from poolbench.data.loader import EpochSampler, ImageStore, InMemoryLoader, Normalizer
 from poolbench.data.tensors import ImageSet, Split, cache_path, load_or_build
+from poolbench.errors import DataError
 
 SOURCES: dict[str, ModuleType] = {
     "cifar10": cifar10,

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from poolbench.data.errors import DataError
 from poolbench.data.tensors import ImageSet, Split
+from poolbench.errors import DataError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 

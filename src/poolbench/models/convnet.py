@@ -8,8 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from poolbench.errors import ShapeError
 from poolbench.models.factory import LayerSpec, make_layer
-from poolbench.models.shapes import LayerShape, ShapeError, block_shapes, trace
+from poolbench.models.shapes import LayerShape, block_shapes, trace
 
 __all__ = ["ConvNet", "ShapeError", "build_convnet"]
 

@@ -10,13 +10,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from poolbench.errors import UserError
+from poolbench.errors import ShapeError
 
 FIX = "lower pool.kernel_size / pool.stride or raise data.image_size"
-
-
-class ShapeError(UserError):
-    """A layer would produce an empty feature map."""
 
 
 @dataclass(frozen=True)
