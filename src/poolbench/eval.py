@@ -43,7 +43,7 @@ def read_checkpoint(path: str | None) -> dict[str, Any]:
 def model_mismatches(cfg: DictConfig, hparams: dict[str, Any]) -> list[str]:
     """What the user set on the command line that disagrees with the checkpoint's model: a
     different option (head=flatten for a global net), else a different key."""
-    from poolbench.experiment import model_choices
+    from poolbench.runtime import model_choices
 
     overridden = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
     mine_chosen, theirs_chosen = model_choices(), hparams.get("choices") or {}
@@ -78,10 +78,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         )
 
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.experiment import build_trainer, job_choices
+    from poolbench.experiment import build_trainer
     from poolbench.loggers import build_loggers, finish_wandb
     from poolbench.module import PoolNetModule
     from poolbench.results import write_results
+    from poolbench.runtime import job_choices
 
     datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)
     if datamodule.num_classes != hp["num_classes"]:

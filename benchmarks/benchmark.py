@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+# Not part of the installed package: run from a checkout, beside plain.py, with src/ importable.
+sys.path[:0] = [str(ROOT / "src"), str(Path(__file__).resolve().parent)]
 NETS = ("flatten", "global")
 
 
@@ -108,7 +110,7 @@ def training_device() -> Any:
 def data_rate(loader: Any, transfer: Any, batches: int, warmup: int, device: Any) -> float:
     """Images/s over `batches` batches from a fresh pass, so each epoch's start-up (shuffling,
     drawing the crops, refilling workers) is counted; the warm-up pass before it is not."""
-    from poolbench.plain import synchronize
+    from plain import synchronize
 
     def take(k: int) -> int:
         n, it = 0, iter(loader)
@@ -178,7 +180,8 @@ def time_command(cmd: list[str]) -> float:
 
 
 def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple[str, str]]:
-    from poolbench import plain
+    import plain
+
     from poolbench.data.datamodule import ImageDataModule
     from poolbench.devices import auto_precision
 
@@ -279,7 +282,8 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
 def accuracy_rows(args: Any, data: list[str], tmp: Path) -> list[tuple[str, str]]:
     """Test accuracy after the same number of epochs: the textbook loop (Adam lr 1e-3, no
     augmentation) on poolbench's train split, and `train.py` with its defaults."""
-    from poolbench import plain
+    import plain
+
     from poolbench.data.datamodule import ImageDataModule
 
     epochs = args.accuracy
