@@ -48,25 +48,6 @@ class EpochTimer(L.Callback):
         pl_module.log("time/train_img_per_s", self._images * trainer.world_size / seconds)
 
 
-class SaveOnInterrupt(L.Callback):
-    """On Ctrl-C or SIGTERM, saves the mid-epoch state as checkpoints/interrupted.ckpt.
-
-    `resume=latest` continues from last.ckpt (the last finished epoch) instead, so a resumed
-    run ends exactly as an uninterrupted one would.
-    """
-
-    def on_exception(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
-    ) -> None:
-        from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-        if (
-            isinstance(exception, KeyboardInterrupt | SIGTERMException)
-            and trainer.checkpoint_callback
-        ):
-            trainer.save_checkpoint(f"{trainer.checkpoint_callback.dirpath}/interrupted.ckpt")
-
-
 class RunCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that a resumed run continues: `resume=latest` writes into a new run
     folder, and Lightning then forgets the best score so far (it restores it only into the same

@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from poolbench.checks import validate
-from poolbench.record import recorded, wandb_run_id
+from poolbench.record import model_checkpoint, recorded, wandb_run_id
 from poolbench.runtime import (
     is_multirun,
     is_torchrun_or_slurm,
@@ -197,7 +197,8 @@ def fit_and_test(
             pin_children_to_job(run_dir, list(HydraConfig.get().overrides.task))
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
         record.metrics.update(trainer.callback_metrics)
-        best = "best" if trainer.checkpoint_callback is not None else None
+        ckpt = model_checkpoint(trainer)  # its best file, by path: two Checkpoint callbacks
+        best = (ckpt.best_model_path or "best") if ckpt is not None else None
         record.metrics.update(
             trainer.test(module, datamodule, ckpt_path=best, weights_only=True)[0]
         )

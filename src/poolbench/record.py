@@ -33,7 +33,7 @@ class RunRecord:
         trainer = self.trainer
         if trainer is not None and not trainer.is_global_zero:
             return  # rank zero writes the job's results.json
-        ckpt = getattr(trainer, "checkpoint_callback", None)
+        ckpt = model_checkpoint(trainer)
         timer = _timer(trainer)
         write_results(
             self.run_dir,
@@ -85,6 +85,16 @@ def recorded(run_dir: Path, choices: dict[str, str], cost: dict[str, Any]) -> It
             from poolbench.distributed import end_job
 
             end_job(environ_before)
+
+
+def model_checkpoint(trainer: Any) -> Any:
+    """The run's ModelCheckpoint (best and last), or None. Not trainer.checkpoint_callback: the
+    interrupt checkpoint (OnExceptionCheckpoint) is a Checkpoint too, and would stand in for it
+    when callbacks.checkpoint=null."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    callbacks = getattr(trainer, "callbacks", [])
+    return next((cb for cb in callbacks if isinstance(cb, ModelCheckpoint)), None)
 
 
 def wandb_run_id(loggers: list[Any]) -> str | None:
