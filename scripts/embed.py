@@ -18,21 +18,18 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def main(overrides: list[str]) -> int:
     from poolbench.config import compose
-    from poolbench.errors import UserError
 
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)
         return 0
-    try:
-        cfg = compose("embed", overrides)  # a typo in an option or key: one line, too
-        from poolbench.embed import embed
+    cfg = compose("embed", overrides)  # a typo in an option or key: one line, too
+    from poolbench.embed import embed
 
-        embed(cfg)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    embed(cfg)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from poolbench.errors import answered
+
+    sys.exit(answered(main, sys.argv[1:]))  # bad input: one error: line, exit 2

@@ -70,7 +70,6 @@ def readme_tables() -> str:
 def main(overrides: list[str]) -> int:
     from poolbench.checks import validate
     from poolbench.config import compose
-    from poolbench.errors import UserError
 
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)
@@ -78,17 +77,13 @@ def main(overrides: list[str]) -> int:
     if overrides == ["--readme"]:
         print(readme_tables())
         return 0
-    try:
-        cfg = compose("train", overrides, return_hydra_config=True)  # a typo: one line, too
-        validate(cfg)  # a vanishing map is reported here, at its layer
-        from poolbench.data.datamodule import SOURCES
-        from poolbench.models.convnet import build_convnet, layer_table
+    cfg = compose("train", overrides, return_hydra_config=True)  # a typo: one line, too
+    validate(cfg)  # a vanishing map is reported here, at its layer
+    from poolbench.data.datamodule import SOURCES
+    from poolbench.models.convnet import build_convnet, layer_table
 
-        num_classes = len(SOURCES[cfg.data.source].classes(cfg.data))
-        net = build_convnet(cfg.model, cfg.head, cfg.pool, num_classes, cfg.data.image_size)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    num_classes = len(SOURCES[cfg.data.source].classes(cfg.data))
+    net = build_convnet(cfg.model, cfg.head, cfg.pool, num_classes, cfg.data.image_size)
     rows = layer_table(net)
     cols = ("layer", "kind", "input", "output", "params", "FLOPs")
     header = "{:<16}{:<16}{:>10}  {:>10}  {:>9}  {:>11}  arithmetic".format(*cols)
@@ -117,4 +112,6 @@ def main(overrides: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from poolbench.errors import answered
+
+    sys.exit(answered(main, sys.argv[1:]))  # bad input: one error: line, exit 2

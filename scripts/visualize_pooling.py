@@ -86,12 +86,8 @@ def checkpoint_mode(overrides: list[str]) -> None:
 if __name__ == "__main__":
     argv = sys.argv[1:]
     if any(a.startswith("ckpt_path=") for a in argv):
-        from poolbench.errors import UserError
+        from poolbench.errors import answered
 
-        try:
-            checkpoint_mode(argv)
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+        answered(checkpoint_mode, argv)  # bad input: one error: line, exit 2
     else:
         photo_mode(argv)

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from omegaconf import DictConfig, OmegaConf
 
-from poolbench.errors import OverrideError
+from poolbench.errors import OverrideError, fail
 
 # The config groups that describe an experiment, in one place: results.json's and W&B's
 # `choices`, run tags (others, like hydra/*, callbacks, paths, are plumbing). MODEL_GROUPS
@@ -321,12 +321,6 @@ def explain(err: Exception, config_name: str, overrides: list[str]) -> str:
     if cause is not None and str(cause).strip():
         lines.append(str(cause).strip().splitlines()[0])
     return "; ".join(lines)
-
-
-def fail(message: str) -> NoReturn:
-    """The one line of bad input, and exit status 2 (no traceback)."""
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 def _compose_raw(

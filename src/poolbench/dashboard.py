@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poolbench.errors import DashboardError, UserError
+from poolbench.errors import DashboardError, answered
 
 WORKSPACE_FILE = "wandb_workspace.json"
 REPORT_FILE = "wandb_report.json"
@@ -440,11 +440,8 @@ def main(argv: list[str] | None = None) -> None:
         help=f"only write {WORKSPACE_FILE} and {REPORT_FILE} into the sweep folder",
     )
     args = parser.parse_args(argv)
-    try:
-        result = dashboard(args.sweep_dir, args.entity, args.project, args.dry_run)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    # bad input: one error: line, exit 2
+    result = answered(dashboard, args.sweep_dir, args.entity, args.project, args.dry_run)
     print(
         f"{result['runs']} W&B runs of group {result['group']}: "
         f"{result['keys_checked']} panel keys checked against what they logged"

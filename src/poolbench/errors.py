@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+T = TypeVar("T")
 
 
 class UserError(ValueError):
@@ -41,6 +44,20 @@ class NonFiniteLossError(UserError):
 
 class DashboardError(UserError):
     """The W&B workspace or report cannot be made as asked."""
+
+
+def fail(message: str) -> NoReturn:
+    """The one line of bad input, and exit status 2 (no traceback): every entry point's answer."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def answered(task: Callable[..., T], *args: Any) -> T:
+    """Run a script's work; bad input (a UserError, wherever raised) ends in `fail`."""
+    try:
+        return task(*args)
+    except UserError as err:
+        fail(str(err))
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):

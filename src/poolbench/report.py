@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import json
 import statistics
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from poolbench.errors import OneLineArgumentParser, UserError
+from poolbench.errors import OneLineArgumentParser, UserError, answered
 
 PLAIN_KEYS = {"head", "pool", "seed"}  # the grid's axes; other varying overrides name a variant
 
@@ -438,11 +437,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preface", type=Path, help="markdown to open the --doc page with")
     args = parser.parse_args(argv)
     for d in args.sweep_dirs:
-        try:
-            out = report(d)
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+        out = answered(report, d)  # bad input: one error: line, exit 2
         print(out.read_text())
         print(f"wrote {out}, results.csv, accuracy_vs_params.png, curves.png in {d}")
     if args.doc:

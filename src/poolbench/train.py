@@ -3,7 +3,6 @@ and config errors answer fast."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -37,7 +36,7 @@ def discard_hydra_only_folder(task_name: str | None) -> None:
 def answer_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Bad input gets one line and exit status 2, not a traceback, and leaves no run folder. In
     a sweep the error is raised on, so Hydra records the job as failed and goes on."""
-    from poolbench.errors import UserError
+    from poolbench.errors import UserError, fail
 
     try:
         return task(cfg)
@@ -45,8 +44,7 @@ def answer_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> An
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise
         discard_hydra_only_folder(cfg.get("task_name"))
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(err))
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
