@@ -172,3 +172,24 @@ def test_no_per_name_branching_in_the_model_code() -> None:
         if '== "nin"' in line or "HEADS" in line or "POOLS" in line
     ]
     assert hits == []
+
+
+def test_checkpoints_from_before_target_configs_still_build() -> None:
+    """Old checkpoints hold {"name": …} nodes; they build the same nets as today's options."""
+    from torch import nn
+
+    from poolbench.module import PoolNetModule
+
+    old = {
+        "model": {"channels": [16, 32], "kernel_size": 5, "hidden": [120, 84]},
+        "head": {"name": "flatten"},
+        "pool": {"name": "lp", "kernel_size": 2, "stride": 2, "p": 3.0},
+        "optimizer": {},
+        "scheduler": {"name": "none"},
+        "num_classes": 10,
+    }
+    net = PoolNetModule(**old).net
+    assert net.param_counts()["total"] == 270_942
+    assert type(net.blocks[0].pool) is nn.LPPool2d and net.blocks[0].pool.norm_type == 3.0
+    old["head"], old["pool"] = {"name": "nin"}, {"name": "stride", "kernel_size": 2, "stride": 2}
+    assert PoolNetModule(**old).net.param_counts()["total"] == 19_546

@@ -98,6 +98,25 @@ def config_groups(overrides: Iterable[str] = ()) -> list[str]:
     )
 
 
+# Checkpoints written before pools and heads were `_target_` configs hold {"name": "lp", "p": 3}:
+# keys renamed since (LPPool2d's own name for the power).
+LEGACY_KEYS = {"p": "norm_type"}
+
+
+def upgrade_node(group: str, node: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's pool or head node as it is built today: an old one ({"name": …} and
+    keywords) becomes that shipped option's `_target_` node with its values; a current one
+    is returned as it is. So checkpoints from before the change still evaluate."""
+    if "_target_" in node or not isinstance(node.get("name"), str):
+        return node
+    upgraded = option_node(group, node["name"])
+    for key, value in node.items():
+        key = LEGACY_KEYS.get(key, key)
+        if key in upgraded:
+            upgraded[key] = value
+    return upgraded
+
+
 def option_node(group: str, name: str) -> dict[str, Any]:
     """One shipped option's config as a plain dict, e.g. option_node("pool", "max") (for code
     that builds a net without composing a whole config: tests, benchmarks)."""

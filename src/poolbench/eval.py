@@ -40,13 +40,22 @@ def read_checkpoint(path: str | None) -> dict[str, Any]:
     return ckpt
 
 
+def checkpoint_choices(hparams: dict[str, Any]) -> dict[str, str]:
+    """The options a checkpoint's net was built from (older checkpoints: the nodes' names)."""
+    return hparams.get("choices") or {
+        g: node["name"]
+        for g in MODEL_GROUPS
+        if isinstance(node := hparams.get(g), dict) and isinstance(node.get("name"), str)
+    }
+
+
 def model_mismatches(cfg: DictConfig, hparams: dict[str, Any]) -> list[str]:
     """What the user set on the command line that disagrees with the checkpoint's model: a
     different option (head=flatten for a global net), else a different key."""
     from poolbench.runtime import model_choices
 
     overridden = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
-    mine_chosen, theirs_chosen = model_choices(), hparams.get("choices") or {}
+    mine_chosen, theirs_chosen = model_choices(), checkpoint_choices(hparams)
     wrong = []
     for group in MODEL_GROUPS:
         if group in overridden and theirs_chosen.get(group, mine_chosen.get(group)) != (
@@ -104,7 +113,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         status = "ok"
     finally:
         finish_wandb(0 if status == "ok" else 1)
-    choices = {**job_choices(), **(hp.get("choices") or {})}
+    choices = {**job_choices(), **checkpoint_choices(hp)}
     write_results(
         run_dir,
         status=status,

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from torchmetrics import ConfusionMatrix, MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from poolbench.config import upgrade_node
 from poolbench.errors import NonFiniteLossError, UserError
 from poolbench.models.convnet import build_convnet
 from poolbench.models.whitening import whiten_conv
@@ -50,7 +51,9 @@ class PoolNetModule(L.LightningModule):
         # Plain dicts, so checkpoints load with weights_only=True. Not sent to loggers: the run
         # logs flat option names (head=global) and the resolved config itself.
         self.save_hyperparameters(logger=False)
-        self.net = build_convnet(model, head, pool, num_classes, image_size)
+        self.net = build_convnet(
+            model, upgrade_node("head", head), upgrade_node("pool", pool), num_classes, image_size
+        )
         self.classes = classes or [str(i) for i in range(num_classes)]
         # Lets Lightning's model summary show every layer's input and output size.
         self.example_input_array = torch.zeros(1, *self.net.input_shape)
