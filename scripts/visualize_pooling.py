@@ -9,7 +9,6 @@ python scripts/visualize_pooling.py ckpt_path=outputs/train/<run>/checkpoints/la
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,9 +20,10 @@ PER_CLASS = 8  # as callbacks.review_images.per_class
 
 
 def photo_mode(argv: list[str]) -> None:
+    from poolbench.errors import OneLineArgumentParser
     from poolbench.pictures import pooling_figure, sample_photo
 
-    p = argparse.ArgumentParser(description="Pool a photo as the lecture does.")
+    p = OneLineArgumentParser(description="Pool a photo as the lecture does.")
     p.add_argument("--image", help="a photo (default: the sample photo scikit-learn ships)")
     p.add_argument("--mode", choices=["max", "avg", "mean"], help="one pooling to show")
     p.add_argument("--kernel", type=int, help="its kernel size (= stride)")
