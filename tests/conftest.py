@@ -88,6 +88,7 @@ SLOW_TESTS = {
     "test_userpkg": {
         "test_user_pool_and_head_train_and_report",
         "test_user_options_are_checked_like_shipped_ones",
+        "test_user_options_sweep_and_show_in_the_report",
     },
 }
 

@@ -105,3 +105,37 @@ def test_a_search_path_not_found_here_is_left_to_hydra(tmp_path: Path) -> None:
     assert "path=" in out.stderr and "is not available" in out.stderr  # Hydra's warning
     line = out.stderr.strip().splitlines()[-1]  # and Hydra's composition, in one line
     assert line.startswith("error: pool=powermean is not an option (pool options: avg,"), line
+
+
+def test_user_options_sweep_and_show_in_the_report(tmp_path: Path) -> None:
+    from poolbench.report import report
+
+    sweep = tmp_path / "sweep"
+    out = run_cli(
+        [
+            "train.py",
+            "-m",
+            *FAST,
+            "trainer.max_epochs=1",
+            "logger=csv",
+            USER_CONF,
+            "pool=powermean,max",
+            "head=attention",
+            f"hydra.sweep.dir={sweep}",
+            f"data.cache_dir={tmp_path}/cache",
+        ],
+        env=ENV,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    totals = {
+        read_results(sweep / str(i))["choices"]["pool"]: read_results(sweep / str(i))["params"][
+            "total"
+        ]
+        for i in range(2)
+    }
+    assert totals == {"powermean": 29_103, "max": 29_022 + 33}
+    text = report(sweep).read_text().splitlines()
+    rows = [line for line in text if line.startswith("| attention |")]
+    assert len(rows) == 2 and any("| powermean | 29,103 |" in r for r in rows), rows
+    # ... and in the lecture's comparison of pools (each against max pooling)
+    assert any("29,103 vs 29,055 parameters" in line for line in text), text
