@@ -269,3 +269,19 @@ def test_a_resumed_run_keeps_the_best_score_so_far(tmp_path: Path) -> None:
     plain.load_state_dict(state)
     assert plain.best_model_score is None  # Lightning alone forgets: the bug this fixes
     assert resumed.state_key == plain.state_key
+
+
+def test_last_ckpt_is_the_last_epoch_even_without_improvement(tmp_path: Path) -> None:
+    import torch
+
+    from poolbench.experiment import train
+
+    # A learning rate so small that val/acc never improves after the first epoch: Lightning
+    # alone would leave last.ckpt at epoch 0.
+    overrides = [*FAST, "trainer.max_epochs=3", "optimizer.lr=1e-12", "logger=csv"]
+    cfg = make_cfg([*overrides, "callbacks.review_images=null"], tmp_path, cache=tmp_path / "c")
+    train(cfg)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    best = torch.load(read_results(tmp_path)["best_checkpoint"], weights_only=True)
+    assert best["epoch"] == 0  # no later epoch beat the first
+    assert last["epoch"] == 2 and last["global_step"] == 3 * best["global_step"]

@@ -211,7 +211,22 @@ def test_report_of_a_single_job(tmp_path: Path) -> None:
     assert "| global | max | 32,862 | 9.05 | 50.00 | 49.00 | 3.0 | 1/1 |" in text
 
 
+README_TOTALS = {  # README, "Parameter counts": pool=max/avg share a count; stride adds 5,168
+    **{
+        (h, p): n
+        for h, n in [("flatten", 270_942), ("global", 32_862), ("avg", 29_022), ("max", 29_022)]
+        for p in ("max", "avg")
+    },
+    **{
+        (h, "stride"): n + 5_168
+        for h, n in [("flatten", 270_942), ("global", 32_862), ("avg", 29_022), ("max", 29_022)]
+    },
+}
+
+
 def test_wandb_sweep_parameters_compose(tmp_path: Path) -> None:
+    from poolbench.experiment import build_module
+
     spec = yaml.safe_load((ROOT / "scripts/wandb_sweep.yaml").read_text())
     assert spec["command"][-1] == "${args_no_hyphens}" and spec["program"] == "train.py"
     choices = {}
@@ -221,7 +236,10 @@ def test_wandb_sweep_parameters_compose(tmp_path: Path) -> None:
     for combo in itertools.product(*choices.values()):
         args = [f"{k}={v}" for k, v in zip(keys, combo, strict=True)]  # as the agent writes them
         cfg = make_cfg(args, tmp_path)
-        assert cfg.head.name == dict(zip(keys, combo, strict=True))["head"]
+        # every combination the agent can send builds the net with the README's parameter count
+        picked = dict(zip(keys, combo, strict=True))
+        total = build_module(cfg, 10, None).net.param_counts()["total"]
+        assert total == README_TOTALS[picked["head"], picked["pool"]]
     assert spec["metric"]["name"] == "val/acc_best"
 
 

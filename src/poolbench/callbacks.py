@@ -53,7 +53,9 @@ class RunCheckpoint(ModelCheckpoint):
     folder, and Lightning then forgets the best score so far (it restores it only into the same
     folder), so a resumed run could test another "best" than an uninterrupted one. Here the
     best score and path carry over; files in the earlier folder are never deleted (Lightning
-    removes only checkpoints inside this run's folder)."""
+    removes only checkpoints inside this run's folder). And last.ckpt is the last finished
+    epoch, always: Lightning 2.6 rewrites it only in a step that also saved a best checkpoint,
+    so after an epoch that did not improve, `resume=latest` would start an epoch early."""
 
     @property
     def state_key(self) -> str:
@@ -62,3 +64,18 @@ class RunCheckpoint(ModelCheckpoint):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict({**state_dict, "dirpath": self.dirpath})
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def _save_last_if_missed(self, trainer: L.Trainer) -> None:
+        # Skipped where Lightning saved anything at this step (or never saves: sanity check).
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
