@@ -38,7 +38,7 @@ class EpochTimer(L.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        self._images += len(batch[1])
+        self._images += batch[1].numel()  # a stack of batches on the fast path
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         seconds = time.perf_counter() - self._start

@@ -31,6 +31,7 @@ def validate(cfg: DictConfig) -> None:
     for key in (
         "model.kernel_size",
         "data.batch_size",
+        "fast.stack",
         "data.image_size",
         "trainer.max_epochs",
         "pool.kernel_size",
@@ -51,6 +52,12 @@ def validate(cfg: DictConfig) -> None:
             f"data.val_fraction={vf!r} must lie strictly between 0 and 1, "
             "e.g. data.val_fraction=0.1"
         )
+    enabled = OmegaConf.select(cfg, "fast.enabled", default="auto")
+    if enabled not in ("auto", True, False):
+        raise ConfigError(f"fast.enabled={enabled!r} is unknown; choose auto, true or false")
+    ebs = OmegaConf.select(cfg, "data.eval_batch_size", default="auto")
+    if ebs != "auto":
+        _positive_int("data.eval_batch_size", ebs)
     validate_shapes(cfg)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,7 @@ def fit_and_test(
     resume_id: str | None = None,
 ) -> float | None:
     """Loggers, trainer, fit, test the best checkpoint; `recorded` writes what happened."""
+    from poolbench import fast_path
     from poolbench.devices import where_it_runs
     from poolbench.loggers import build_loggers
 
@@ -182,10 +184,21 @@ def fit_and_test(
             trainer.strategy.root_device,
             trainer.world_size,
         )
+        fast = fast_path.apply(cfg, trainer, module, datamodule)
+        record.fast_path = {"stack": fast.stack, "cuda_graph": fast.cuda_graph}
+        log.info(
+            "fast path: %s",
+            f"{fast.stack} steps per call, CUDA graph {'on' if fast.cuda_graph else 'off'}"
+            + (f" ({fast.why_not})" if fast.why_not else "")
+            if fast.on
+            else f"off ({fast.why_not})",
+        )
         setup_facts = {
             "batch/per_device": cfg.data.batch_size,
             "batch/global": cfg.data.batch_size * trainer.world_size,
             "trainer/precision": trainer.precision,  # what `auto` chose
+            "fast/stack": fast.stack,  # what `fast.enabled=auto` chose
+            "fast/cuda_graph": fast.cuda_graph,
             **{f"device/{k}": v for k, v in device.items()},
         }
         if trainer.is_global_zero:  # other DDP ranks hold dummy loggers
@@ -195,7 +208,9 @@ def fit_and_test(
             from poolbench.distributed import pin_children_to_job
 
             pin_children_to_job(run_dir, list(HydraConfig.get().overrides.task))
+        fit_start = time.perf_counter()
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+        record.fit_seconds = time.perf_counter() - fit_start
         record.metrics.update(trainer.callback_metrics)
         ckpt = model_checkpoint(trainer)  # its best file, by path: two Checkpoint callbacks
         best = (ckpt.best_model_path or "best") if ckpt is not None else None

@@ -14,6 +14,13 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from poolbench.config import upgrade_node
 from poolbench.errors import NonFiniteLossError, UserError
+from poolbench.fast_path import (
+    FastPlan,
+    StackedSteps,
+    align_validation_step,
+    optimizer_kwargs,
+    optimizer_steps,
+)
 from poolbench.models.convnet import build_convnet
 from poolbench.models.whitening import whiten_conv
 
@@ -68,6 +75,15 @@ class PoolNetModule(L.LightningModule):
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers it
+        self.fast_plan = FastPlan()
+        self.stacked: StackedSteps | None = None
+
+    def use_fast_path(self, plan: FastPlan, batch_size: int) -> None:
+        """Train with stacked steps (and a CUDA graph): manual optimization (fast_path.py)."""
+        self.fast_plan = plan
+        if plan.on:
+            self.automatic_optimization = False
+            self.stacked = StackedSteps(self, batch_size, plan.cuda_graph)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -107,7 +123,9 @@ class PoolNetModule(L.LightningModule):
         if self.hparams.model.get("compile") and self.net._compiled_call_impl is None:
             self.net.compile()
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
+        if self.stacked is not None:
+            return self._stacked_training_step(*batch)
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.hparams.label_smoothing)
@@ -117,6 +135,11 @@ class PoolNetModule(L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         return loss
 
+    def _stacked_training_step(self, x: Tensor, y: Tensor) -> None:
+        loss, images = self.stacked.run(x, y)
+        self._check_finite(loss)  # once per stack: the stack's only read back to the host
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=images)
+
     def _check_finite(self, loss: Tensor) -> None:
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
@@ -125,7 +148,12 @@ class PoolNetModule(L.LightningModule):
             )
 
     def on_train_epoch_end(self) -> None:
-        self.log("train/acc", self.train_acc, prog_bar=True)
+        acc = self.stacked.epoch_accuracy() if self.stacked is not None else self.train_acc
+        self.log("train/acc", acc, prog_bar=True)
+
+    def on_validation_epoch_start(self) -> None:
+        if self.stacked is not None:
+            align_validation_step(self.trainer)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -159,11 +187,15 @@ class PoolNetModule(L.LightningModule):
         self.test_confusion.reset()
 
     def configure_optimizers(self) -> Any:
-        opt = instantiate(self.hparams.optimizer)(self.parameters())
+        opt = instantiate(self.hparams.optimizer)(
+            self.parameters(), **optimizer_kwargs(self.fast_plan)
+        )
         sched = self.hparams.scheduler
         if sched["name"] == "none":
             return opt
         total = self.trainer.estimated_stepping_batches
+        if self.stacked is not None:
+            total = optimizer_steps(self.trainer)
         if sched["name"] == "cosine":
             s = torch.optim.lr_scheduler.CosineAnnealingLR(
                 opt, T_max=total, eta_min=sched["eta_min"]

@@ -25,6 +25,8 @@ class RunRecord:
     trainer: Any = None
     device: dict[str, Any] | None = None
     wandb_id: str | None = None
+    fast_path: dict[str, Any] | None = None  # stack and CUDA graph, as fast.enabled chose
+    fit_seconds: float | None = None  # Trainer.fit alone: the run's seconds less set-up and test
     start: float = field(default_factory=time.time)
 
     def write(self) -> None:
@@ -49,6 +51,8 @@ class RunRecord:
             startup_seconds=timer.startup_seconds if timer else None,
             wandb_run_id=self.wandb_id,
             precision=trainer.precision if trainer else None,
+            fast_path=self.fast_path,
+            fit_seconds=None if self.fit_seconds is None else round(self.fit_seconds, 3),
             device=self.device,
             started_at=round(self.start, 3),  # Unix time: a sweep's wall-clock spans its jobs
             ended_at=round(time.time(), 3),

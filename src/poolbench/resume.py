@@ -19,6 +19,8 @@ IGNORED = (
     "paths",
     "trainer.max_epochs",
     "trainer.enable_progress_bar",
+    "fast",  # the same training, eager or stacked
+    "data.eval_batch_size",
 )
 
 

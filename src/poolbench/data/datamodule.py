@@ -36,6 +36,7 @@ class ImageDataModule(L.LightningDataModule):
         self.source = SOURCES[cfg.source]
         self.classes: list[str] = self.source.classes(cfg)  # cheap: the model needs it first
         self.ready = False
+        self.train_stack = 1  # batches per training item; the fast path (fast_path.py) raises it
 
     @property
     def num_classes(self) -> int:
@@ -78,7 +79,7 @@ class ImageDataModule(L.LightningDataModule):
         return trainer.strategy.root_device if trainer is not None else self.device
 
     def _loader(self, split: Split, train: bool) -> Any:
-        bs = self.cfg.batch_size
+        bs = self.cfg.batch_size if train else self._eval_batch_size()
         augment = train and self.cfg.augment
         if self.cfg.loader == "torchvision":
             from poolbench.data.torchvision_loader import make_loader
@@ -106,7 +107,22 @@ class ImageDataModule(L.LightningDataModule):
             seed=self.seed,
             channels_last=self.cfg.channels_last,
             device=device,
+            stack=self.train_stack if train else 1,
+            max_batches=self._train_batch_limit() if train and self.train_stack > 1 else None,
         )
+
+    def _eval_batch_size(self) -> int:
+        # Evaluation has no gradient to keep: on a GPU larger batches mean fewer kernel launches.
+        size = self.cfg.get("eval_batch_size", "auto")
+        if size != "auto":
+            return int(size)
+        on_gpu = self._device().type == "cuda"
+        return max(self.cfg.batch_size, 1024) if on_gpu else self.cfg.batch_size
+
+    def _train_batch_limit(self) -> int | None:
+        # Lightning counts items, here stacks: an int limit_train_batches applies to batches.
+        limit = self.trainer.limit_train_batches if self.trainer is not None else None
+        return limit if isinstance(limit, int) else None
 
     def train_dataloader(self) -> Any:
         return self._loader(self.train, train=True)

@@ -42,8 +42,13 @@ class EpochSampler:
             order = torch.arange(self.n)  # evaluation: every sample exactly once over all ranks
         return order[self.rank :: self.world_size]
 
+    def count(self) -> int:
+        """Samples this rank sees per epoch (len of `indices`, without drawing them)."""
+        n = self.n - self.n % self.world_size if self.shuffle else self.n
+        return len(range(self.rank, n, self.world_size))
+
     def __len__(self) -> int:
-        return -(-len(self.indices()) // self.batch_size)
+        return -(-self.count() // self.batch_size)
 
     def __iter__(self) -> Iterator[Tensor]:
         yield from self.indices().split(self.batch_size)
@@ -128,15 +133,31 @@ class InMemoryLoader:
         seed: int = 0,
         channels_last: bool = True,
         device: torch.device | None = None,
+        stack: int = 1,
+        max_batches: int | None = None,
     ) -> None:
         self.store, self.sampler, self.normalize = store, sampler, normalize
         self.labels = labels.to(store.device)
         self.seed, self.channels_last = seed, channels_last
         self.device = device or store.device
         self._gen = torch.Generator(device=store.device)
+        # stack > 1: items are (k, b, c, h, w) stacks of k full batches (the fast path's several
+        # optimizer steps per training_step); the epoch's short last batch comes alone, (1, r, ...).
+        self.stack, self.max_batches = stack, max_batches
+
+    def batches(self) -> int:
+        """Batches (optimizer steps, in training) per epoch, whatever the stacking."""
+        n = len(self.sampler)
+        return n if self.max_batches is None else min(n, self.max_batches)
 
     def __len__(self) -> int:
-        return len(self.sampler)
+        if self.stack == 1:
+            return self.batches()
+        full, short = divmod(self._images(), self.sampler.batch_size)
+        return -(-full // self.stack) + (short > 0)
+
+    def _images(self) -> int:
+        return min(self.sampler.count(), self.batches() * self.sampler.batch_size)
 
     def _generator(self) -> torch.Generator:
         """Augmentation seeded per (seed, epoch, rank): a run resumed at an epoch boundary sees
@@ -146,10 +167,23 @@ class InMemoryLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = self.sampler.indices().to(self.store.device)
-        starts = self.store.starts(order, self._generator())
-        labels = self.labels[order]
+        # Crops and flips drawn for the whole epoch, then cut: stacking changes no image.
+        starts = self.store.starts(order, self._generator())[: self._images()]
+        labels = self.labels[order[: self._images()]]
         bs = self.sampler.batch_size
-        for i in range(0, len(order), bs):
-            x = self.store.gather(starts[i : i + bs]).to(self.device, non_blocking=True)
-            x = self.normalize(x)
-            yield (x if self.channels_last else x.contiguous()), labels[i : i + bs].to(self.device)
+        if self.stack == 1:
+            for i in range(0, len(starts), bs):
+                yield self._batch(starts[i : i + bs], labels[i : i + bs])
+            return
+        full = len(starts) - len(starts) % bs
+        for i in range(0, full, bs * self.stack):
+            end = min(i + bs * self.stack, full)
+            x, y = self._batch(starts[i:end], labels[i:end])
+            yield x.unflatten(0, (-1, bs)), y.view(-1, bs)
+        if full < len(starts):
+            x, y = self._batch(starts[full:], labels[full:])
+            yield x[None], y[None]
+
+    def _batch(self, starts: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.normalize(self.store.gather(starts).to(self.device, non_blocking=True))
+        return (x if self.channels_last else x.contiguous()), labels.to(self.device)

@@ -1,0 +1,185 @@
+"""The fast path (fast_path.py): stacked steps train exactly as the eager path does; the plan
+turns it on only where it can run; CUDA graph capture is checked where a GPU is."""
+
+import csv
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from conftest import FAST, make_cfg, read_results
+
+from poolbench.data.loader import EpochSampler, ImageStore, InMemoryLoader, Normalizer
+from poolbench.errors import ConfigError
+from poolbench.experiment import train
+from poolbench.fast_path import plan
+
+STACKED = ["fast.enabled=true", "fast.stack=3"]
+
+
+def loader(stack: int, max_batches: int | None = None) -> InMemoryLoader:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8, generator=g)
+    y = torch.arange(50) % 10
+    return InMemoryLoader(
+        ImageStore(x, pad=2, mirror=True),
+        y,
+        EpochSampler(50, 8, shuffle=True, seed=1),
+        Normalizer([0.5] * 3, [0.25] * 3, (8, 8)),
+        seed=1,
+        stack=stack,
+        max_batches=max_batches,
+    )
+
+
+def test_stacks_hold_the_same_batches_in_the_same_order() -> None:
+    plain, stacked = loader(1), loader(3)
+    batches = list(plain)
+    stacks = list(stacked)
+    # 50 images, batch 8: 6 full batches in stacks of 3, then the short batch of 2 alone
+    assert [tuple(s[0].shape[:2]) for s in stacks] == [(3, 8), (3, 8), (1, 2)]
+    assert len(stacked) == 3 and len(plain) == 7 and stacked.batches() == 7
+    flat_x = [b for s in stacks for b in s[0]]
+    flat_y = [b for s in stacks for b in s[1]]
+    assert len(flat_x) == len(batches) == 7
+    for (x, y), sx, sy in zip(batches, flat_x, flat_y, strict=True):
+        assert torch.equal(x, sx) and torch.equal(y, sy)
+        assert sx.is_contiguous(memory_format=torch.channels_last)
+    # an int limit_train_batches counts batches, not stacks
+    limited = loader(3, max_batches=5)
+    assert [tuple(s[0].shape[:2]) for s in limited] == [(3, 8), (2, 8)] and len(limited) == 2
+
+
+def fake_trainer(device: str = "cpu", world_size: int = 1, precision: str = "32-true"):
+    return SimpleNamespace(
+        world_size=world_size,
+        precision=precision,
+        strategy=SimpleNamespace(root_device=torch.device(device)),
+    )
+
+
+def planned(tmp_path: Path, overrides: list[str], **trainer):
+    return plan(make_cfg([*FAST, *overrides], tmp_path), fake_trainer(**trainer))
+
+
+def test_plan_is_on_for_one_gpu_and_off_where_it_cannot_run(tmp_path: Path) -> None:
+    p = planned(tmp_path, [], device="cuda")
+    assert (p.stack, p.cuda_graph, p.on) == (16, True, True)
+    p = planned(tmp_path, [])  # auto on a CPU: Lightning's eager step, as before
+    assert not p.on and "CUDA" in p.why_not
+    p = planned(tmp_path, ["fast.enabled=true"])  # stacks on a CPU too, no graph there
+    assert (p.stack, p.cuda_graph) == (16, False)
+    p = planned(tmp_path, ["fast.enabled=false"], device="cuda")
+    assert not p.on
+    p = planned(tmp_path, [], device="cuda", world_size=2)
+    assert not p.on and "DDP" in p.why_not
+    p = planned(tmp_path, [], device="cuda", precision="16-mixed")
+    assert not p.on and "16-mixed" in p.why_not
+    # stacked, but no graph: what a graph would freeze or cannot hold
+    p = planned(tmp_path, ["scheduler=onecycle"], device="cuda")
+    assert (p.stack, p.cuda_graph) == (16, False) and "onecycle" in p.why_not
+    p = planned(tmp_path, ["optimizer=sgd"], device="cuda")
+    assert (p.stack, p.cuda_graph) == (16, False) and "SGD" in p.why_not
+    p = planned(tmp_path, ["fast.cuda_graph=false"], device="cuda")
+    assert (p.stack, p.cuda_graph) == (16, False)
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        (["trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val=1.0"),
+        (["trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches=2"),
+        (["data.loader=torchvision"], "data.loader=torchvision"),
+    ],
+)
+def test_fast_true_with_a_conflict_is_a_one_line_error(
+    tmp_path: Path, overrides: list[str], named: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        planned(tmp_path, ["fast.enabled=true", *overrides])
+    message = str(err.value)
+    assert named in message and "fast.enabled=auto" in message and "\n" not in message
+    assert not planned(tmp_path, overrides, device="cuda").on  # auto: quietly eager
+
+
+def test_bad_fast_enabled_is_named(tmp_path: Path) -> None:
+    from poolbench.checks import validate
+
+    with pytest.raises(ConfigError, match="fast.enabled='sometimes'"):
+        validate(make_cfg([*FAST, "fast.enabled=sometimes"], tmp_path))
+
+
+def fit(tmp_path: Path, name: str, extra: list[str]) -> tuple[dict, list[tuple[int, list[str]]]]:
+    out = tmp_path / name
+    cfg = make_cfg(
+        [
+            *FAST,
+            "data.augment=true",
+            "logger=csv",
+            "seed=3",
+            "trainer.log_every_n_steps=3",
+            *extra,
+        ],
+        out,
+        cache=tmp_path / "cache",
+    )
+    train(cfg)
+    rows = list(csv.DictReader((out / "csv/metrics.csv").open()))
+    logged = [
+        (int(r["step"]), sorted(k for k, v in r.items() if v and k not in ("step", "epoch")))
+        for r in rows
+    ]
+    return read_results(out), logged
+
+
+def test_stacked_steps_train_exactly_as_eager_steps(tmp_path: Path) -> None:
+    # 540 training images, batch 128: 5 steps an epoch, as stacks of 3, 1 and the short one
+    eager, eager_log = fit(tmp_path, "eager", [])
+    stacked, stacked_log = fit(tmp_path, "stacked", STACKED)
+    assert eager["fast_path"] == {"stack": 1, "cuda_graph": False}
+    assert stacked["fast_path"] == {"stack": 3, "cuda_graph": False}
+    for key in ("val/acc", "val/acc_best", "test/acc", "test/loss", "train/acc", "lr-AdamW"):
+        assert stacked["metrics"][key] == pytest.approx(eager["metrics"][key], abs=1e-6), key
+    assert stacked["metrics"]["train/loss_epoch"] == pytest.approx(
+        eager["metrics"]["train/loss_epoch"], rel=1e-5
+    )
+    # The loggers see the same steps and names: per-step loss every 3 optimizer steps, epoch
+    # metrics and validation at each epoch's last step, test after.
+    assert stacked_log == eager_log
+    assert ("train/loss_step" in eager_log[1][1]) and eager_log[1][0] == 2
+    ckpts = [
+        torch.load(tmp_path / n / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+        for n in ("eager", "stacked")
+    ]
+    assert ckpts[0]["global_step"] == ckpts[1]["global_step"] == 10  # optimizer steps
+    for a, b in zip(*(c["lr_schedulers"][0]["_last_lr"] for c in ckpts), strict=True):
+        assert a == pytest.approx(b) and a == pytest.approx(0.0, abs=1e-9)  # cosine ran out
+
+
+def test_stacks_stop_at_max_steps(tmp_path: Path) -> None:
+    results, _ = fit(tmp_path, "capped", [*STACKED, "trainer.max_steps=7"])
+    ckpt = torch.load(
+        tmp_path / "capped/checkpoints/last.ckpt", map_location="cpu", weights_only=True
+    )
+    assert ckpt["global_step"] == 7 and results["status"] == "ok"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
+def test_cuda_graph_trains_as_the_eager_path_and_repeats_itself(tmp_path: Path) -> None:
+    runs = {
+        name: fit(tmp_path, name, ["trainer=gpu", "data.n_train=3000", *extra])[0]
+        for name, extra in (
+            ("graph", ["fast.stack=4"]),
+            ("graph_again", ["fast.stack=4"]),
+            ("eager", ["fast.enabled=false"]),
+        )
+    }
+    assert runs["graph"]["fast_path"] == {"stack": 4, "cuda_graph": True}
+    assert runs["eager"]["fast_path"] == {"stack": 1, "cuda_graph": False}
+    for key in ("val/acc", "test/acc", "test/loss"):
+        assert runs["graph"]["metrics"][key] == runs["graph_again"]["metrics"][key], key
+    # the same training: capturable AdamW rounds differently, nothing else changes
+    assert runs["graph"]["metrics"]["test/acc"] == pytest.approx(
+        runs["eager"]["metrics"]["test/acc"], abs=0.03
+    )
+    assert runs["graph"]["metrics"]["test/acc"] > 0.5
