@@ -51,24 +51,36 @@ def compose(overrides: list[str]) -> Any:
 
 def poolbench_fit(overrides: list[str], steps: int, warmup: int, out: Path) -> tuple[float, float]:
     """Images/s of Trainer.fit with the default callbacks and the CSV logger, and the share of
-    step time spent between steps (fetching, moving and augmenting the next batch)."""
+    step time spent between steps (fetching, moving and augmenting the next batch). Timed by
+    optimizer steps (Lightning's global_step): on the fast path one training_step is a stack."""
     import lightning as L
     from omegaconf import open_dict
+    from plain import synchronize
 
+    from poolbench import fast_path
     from poolbench.data.datamodule import ImageDataModule
     from poolbench.experiment import build_module, build_trainer
     from poolbench.loggers import build_loggers
 
     class Clock(L.Callback):
         def __init__(self) -> None:
-            self.starts: list[float] = []
-            self.ends: list[float] = []
+            self.t0 = self.t1 = self.last_end = 0.0
+            self.step0 = self.step1 = 0
+            self.waiting = 0.0
 
-        def on_train_batch_start(self, *args: Any) -> None:
-            self.starts.append(time.perf_counter())
+        def on_train_batch_start(self, trainer: Any, *args: Any) -> None:
+            now = time.perf_counter()
+            if self.t0:
+                self.waiting += now - self.last_end
+            elif trainer.global_step >= warmup:
+                synchronize(trainer.strategy.root_device)
+                self.t0, self.step0 = time.perf_counter(), trainer.global_step
 
-        def on_train_batch_end(self, *args: Any) -> None:
-            self.ends.append(time.perf_counter())
+        def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+            self.last_end = time.perf_counter()
+            if trainer.global_step >= trainer.max_steps:  # before the epoch-end checkpoint
+                synchronize(trainer.strategy.root_device)
+                self.t1, self.step1 = time.perf_counter(), trainer.global_step
 
     cfg = compose(
         [
@@ -90,13 +102,12 @@ def poolbench_fit(overrides: list[str], steps: int, warmup: int, out: Path) -> t
     dm = ImageDataModule(cfg.data)
     module = build_module(cfg, dm.num_classes, dm.classes)
     trainer = build_trainer(cfg, build_loggers(cfg, "bench", None, []), out)
+    fast_path.apply(cfg, trainer, module, dm)
     clock = Clock()
     trainer.callbacks.append(clock)
     trainer.fit(module, datamodule=dm)
-    s, e = clock.starts[warmup:], clock.ends[warmup:]
-    total = e[-1] - s[0]
-    waiting = sum(s[i + 1] - e[i] for i in range(len(s) - 1))
-    return steps * cfg.data.batch_size / total, waiting / total
+    total = clock.t1 - clock.t0
+    return (clock.step1 - clock.step0) * cfg.data.batch_size / total, clock.waiting / total
 
 
 def training_device() -> Any:
@@ -202,6 +213,7 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
     x = dm.normalize(dm.train.x).contiguous().to(device)  # the NCHW tensor a user would write
     y = dm.train.y.to(device)
     auto = auto_precision("auto")
+    path = "fast path" if device.type == "cuda" else "eager steps"
     for head in NETS:
         a = median_rate(
             lambda h=head: plain.images_per_second(h, x, y, args.batch_size, args.steps, warmup),
@@ -210,7 +222,9 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
         # (b) as a user runs it (crop/flip augmentation, label smoothing), and doing exactly
         # (a)'s work (no augmentation, plain cross-entropy): the framework's own cost.
         net = [*data, f"head={head}"]
-        options = {k: v for k, v in SPEED_OPTIONS.items() if k in args.speed_options}
+        # on a GPU the defaults take the fast path: the eager row shows what it gains
+        wanted = {*args.speed_options, *(["eager"] if device.type == "cuda" else [])}
+        options = {k: v for k, v in SPEED_OPTIONS.items() if k in wanted}
         rates = fit_rates(
             {
                 "defaults": net,
@@ -231,7 +245,8 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
         )
         rows.append(
             (
-                f"(b) poolbench Trainer.fit, {head} net, defaults ({auto}, crop/flip, smoothing)",
+                f"(b) poolbench Trainer.fit, {head} net, defaults "
+                f"({auto}, {path}, crop/flip, smoothing)",
                 f"{b:,.0f} img/s   b/a = {b / a:.2f}   data wait {100 * wait:.1f}% of step time",
             )
         )
@@ -331,6 +346,7 @@ def accuracy_rows(args: Any, data: list[str], tmp: Path) -> list[tuple[str, str]
 
 SAME_NUMERICS = ["trainer.precision=32-true"]  # (a) runs in float32
 SPEED_OPTIONS = {
+    "eager": ["fast.enabled=false"],  # Lightning's own step per batch (the default on a CPU)
     "compile": ["model.compile=true"],
     "fp32": ["trainer.precision=32-true"],
     "bf16": ["trainer.precision=bf16-mixed"],

@@ -126,7 +126,8 @@ def test_every_entry_point_answers_a_typo_in_one_line(script: str, tmp_path: Pat
         (["pool=mx"], "pool=mx is not an option; did you mean max?"),
         (
             ["data.batch_sise=8"],
-            "data.batch_sise is not a key of the config; did you mean data.batch_size or data.eval_batch_size?",
+            "data.batch_sise is not a key of the config; "
+            "did you mean data.batch_size or data.eval_batch_size?",
         ),
     ):
         out = run_cli([str(ROOT / script), *args], cwd=tmp_path)

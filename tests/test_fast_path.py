@@ -109,11 +109,15 @@ def test_bad_fast_enabled_is_named(tmp_path: Path) -> None:
         validate(make_cfg([*FAST, "fast.enabled=sometimes"], tmp_path))
 
 
-def fit(tmp_path: Path, name: str, extra: list[str]) -> tuple[dict, list[tuple[int, list[str]]]]:
+def fit(
+    tmp_path: Path, name: str, extra: list[str], trainer: str = "cpu"
+) -> tuple[dict, list[tuple[int, list[str]]]]:
+    # trainer=cpu: these compare stacking alone, also on a machine with a GPU
     out = tmp_path / name
     cfg = make_cfg(
         [
             *FAST,
+            f"trainer={trainer}",
             "data.augment=true",
             "logger=csv",
             "seed=3",
@@ -167,7 +171,7 @@ def test_stacks_stop_at_max_steps(tmp_path: Path) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
 def test_cuda_graph_trains_as_the_eager_path_and_repeats_itself(tmp_path: Path) -> None:
     runs = {
-        name: fit(tmp_path, name, ["trainer=gpu", "data.n_train=3000", *extra])[0]
+        name: fit(tmp_path, name, ["data.n_train=3000", *extra], trainer="gpu")[0]
         for name, extra in (
             ("graph", ["fast.stack=4"]),
             ("graph_again", ["fast.stack=4"]),

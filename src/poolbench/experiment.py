@@ -211,6 +211,9 @@ def fit_and_test(
         fit_start = time.perf_counter()
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
         record.fit_seconds = time.perf_counter() - fit_start
+        record.fit_end = time.time()
+        if module.stacked is not None:  # what ran: a capture that failed fell back to eager
+            record.fast_path["cuda_graph"] = module.stacked.graph is not None
         record.metrics.update(trainer.callback_metrics)
         ckpt = model_checkpoint(trainer)  # its best file, by path: two Checkpoint callbacks
         best = (ckpt.best_model_path or "best") if ckpt is not None else None

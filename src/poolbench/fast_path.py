@@ -8,6 +8,7 @@ Lightning's per-step Python and the per-op kernel launches are paid once per sta
 from __future__ import annotations
 
 import inspect
+import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from poolbench.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 # Eager steps before the capture, on a side stream (PyTorch's recipe for CUDA graphs): lazy
 # initialisation (optimizer state, cuDNN/cuBLAS workspaces) must not happen during capture.
@@ -175,12 +178,13 @@ class StackedSteps:
             xi, yi = x[i], y[i]
             if self.graph is not None and len(yi) == self.batch_size:
                 self._replay(opt, xi, yi)
-            elif self.want_graph and len(yi) == self.batch_size and self.graph is None:
+            elif self.want_graph and len(yi) == self.batch_size:
                 if self.eager_full_steps < WARMUP_STEPS:
                     self._warmup_step(opt, xi, yi)
-                else:
-                    self._capture(opt, xi, yi)
+                elif self._capture(opt, xi, yi):
                     self._replay(opt, xi, yi)
+                else:
+                    self._eager_step(opt, xi, yi)
             else:
                 self._eager_step(opt, xi, yi)
             if sched is not None:
@@ -220,8 +224,10 @@ class StackedSteps:
             self._eager_step(opt, x, y)
         torch.cuda.current_stream().wait_stream(side)
 
-    def _capture(self, opt: torch.optim.Optimizer, x: Tensor, y: Tensor) -> None:
-        # Recording runs nothing: the weights move only when the graph is replayed.
+    def _capture(self, opt: torch.optim.Optimizer, x: Tensor, y: Tensor) -> bool:
+        """Record the step; False (and eager steps from here on) where this net's ops cannot be
+        captured: a run is never lost to the fast path. Recording runs nothing: the weights move
+        only when the graph is replayed."""
         self.static_x, self.static_y = torch.empty_like(x), torch.empty_like(y)
         groups = opt.param_groups
         # The learning rate is read from a device tensor the graph keeps; the scheduler goes
@@ -241,10 +247,15 @@ class StackedSteps:
         try:
             with autocast, torch.cuda.graph(graph):
                 self._math(opt, self.static_x, self.static_y)
+        except RuntimeError as err:
+            log.warning("CUDA graph capture failed, eager steps instead: %s", err)
+            self.want_graph = False
+            return False
         finally:
             for g, f in zip(groups, floats, strict=True):
                 g["lr"] = f
         self.graph = graph
+        return True
 
     def _replay(self, opt: torch.optim.Optimizer, x: Tensor, y: Tensor) -> None:
         self.static_x.copy_(x)

@@ -27,6 +27,7 @@ class RunRecord:
     wandb_id: str | None = None
     fast_path: dict[str, Any] | None = None  # stack and CUDA graph, as fast.enabled chose
     fit_seconds: float | None = None  # Trainer.fit alone: the run's seconds less set-up and test
+    fit_end: float | None = None
     start: float = field(default_factory=time.time)
 
     def write(self) -> None:
@@ -53,6 +54,8 @@ class RunRecord:
             precision=trainer.precision if trainer else None,
             fast_path=self.fast_path,
             fit_seconds=None if self.fit_seconds is None else round(self.fit_seconds, 3),
+            # test, pictures, checkpoint loading: everything after fit, up to this file
+            after_fit_seconds=self.fit_end and round(time.time() - self.fit_end, 3),
             device=self.device,
             started_at=round(self.start, 3),  # Unix time: a sweep's wall-clock spans its jobs
             ended_at=round(time.time(), 3),

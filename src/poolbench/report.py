@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -128,6 +129,38 @@ def summarize(jobs: list[Job]) -> list[dict[str, Any]]:
 REFERENCE = {"head": "flatten", "pool": "max"}
 
 
+# The lecture's three claims, each stated in report.md as a - b with its 95% CI over seeds:
+# (axis, a, b, the axis held fixed, its value in the lecture's net, wording).
+CLAIMS = [
+    ("pool", "max", "avg", "head", "flatten", "Max vs average pooling"),
+    ("head", "flatten", "global", "pool", "max", "Flatten vs global head"),
+    ("pool", "stride", "max", "head", "flatten", "Strided conv vs max pooling"),
+]
+# How a verdict names an arm; keyed by axis too, as heads and pools share names (max, avg).
+ARM_NAMES = {
+    ("pool", "max"): "max pooling",
+    ("pool", "avg"): "average pooling",
+    ("pool", "stride"): "strided conv",
+    ("head", "flatten"): "the flatten head",
+    ("head", "global"): "the global head",
+}
+
+
+def welch_ci(a: list[float], b: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """CI of mean(a) - mean(b) in points (x100): Welch's t, Welch-Satterthwaite df."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    from scipy import stats  # here, so that importing the report stays light
+
+    diff = 100 * (statistics.fmean(a) - statistics.fmean(b))
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va + vb == 0:  # identical seeds on both arms: df is 0/0, the interval a point
+        return diff, diff
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = 100 * float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(va + vb)
+    return diff - half, diff + half
+
+
 def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pairs of configurations that differ in one axis (head or pool), everything else equal."""
     out = []
@@ -151,6 +184,7 @@ def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "test_acc_a": acc,
                     "test_acc_b": acc_ref,
                     "delta_points": 100 * (acc - acc_ref),
+                    "ci_points": welch_ci(r["test_acc"], base["test_acc"]),
                     "seeds": (len(r["test_acc"]), len(base["test_acc"])),
                 }
             )
@@ -164,11 +198,60 @@ def comparison_line(c: dict[str, Any]) -> str:
             f"{c['params_a']:,} vs {c['params_b']:,} parameters "
             f"(x{c['params_a'] / c['params_b']:.2f}), "
         )
+    ci = c.get("ci_points")
+    interval = f", 95% CI {ci[0]:+.2f} to {ci[1]:+.2f}" if ci else ""
     return (
         f"{c['axis']}={c['a']} vs {c['axis']}={c['b']} ({c['fixed']}): {params}"
         f"test/acc {100 * c['test_acc_a']:.2f}% vs {100 * c['test_acc_b']:.2f}% "
-        f"({c['delta_points']:+.2f} points; means over {c['seeds'][0]} and {c['seeds'][1]} seeds)"
+        f"({c['delta_points']:+.2f} points{interval}; "
+        f"means over {c['seeds'][0]} and {c['seeds'][1]} seeds)"
     )
+
+
+def verdict(claim: tuple[str, ...], ci: tuple[float, float], seeds: tuple[int, int]) -> str:
+    axis, a, b = claim[:3]
+    if ci[0] > 0:
+        return f"{ARM_NAMES[axis, a]} is better at this budget"
+    if ci[1] < 0:
+        return f"{ARM_NAMES[axis, b]} is better at this budget"
+    n = seeds[0] if seeds[0] == seeds[1] else f"{seeds[0]} vs {seeds[1]}"
+    return f"no difference resolved with {n} seeds"
+
+
+def claim_sentence(claim: tuple[str, ...], a: dict[str, Any], b: dict[str, Any]) -> str:
+    fixed_axis, fixed_value, title = claim[3:]
+    acc_a, acc_b = a["test_acc"], b["test_acc"]
+    mean_a, mean_b = statistics.fmean(acc_a), statistics.fmean(acc_b)
+    params = ""
+    if a["params"] and b["params"] and a["params"] != b["params"]:
+        params = f" with {a['params']:,} vs {b['params']:,} parameters"
+    seeds = (len(acc_a), len(acc_b))
+    ci = welch_ci(acc_a, acc_b)
+    if ci is None:
+        evidence = f"({seeds[0]} vs {seeds[1]} seeds; one seed: no interval)"
+    else:
+        evidence = (
+            f"(95% CI {ci[0]:+.2f} to {ci[1]:+.2f} over {seeds[0]} vs {seeds[1]} seeds): "
+            + verdict(claim, ci, seeds)
+        )
+    return (
+        f"{title} ({fixed_axis}={fixed_value}): "
+        f"{100 * mean_a:.2f}% vs {100 * mean_b:.2f}% test accuracy{params}, "
+        f"{100 * (mean_a - mean_b):+.2f} points {evidence}."
+    )
+
+
+def claims(rows: list[dict[str, Any]]) -> list[str]:
+    """One sentence per lecture claim whose two arms the sweep ran (plain config, no variant)."""
+    plain = {(r["head"], r["pool"]): r for r in rows if not r["variant"]}
+    out = []
+    for claim in CLAIMS:
+        axis, a, b, fixed_axis, fixed_value = claim[:5]
+        choices = [{axis: v, fixed_axis: fixed_value} for v in (a, b)]
+        arms = [plain.get((c["head"], c["pool"])) for c in choices]
+        if all(arm and arm["test_acc"] for arm in arms):
+            out.append(claim_sentence(claim, *arms))
+    return out
 
 
 def write_csv(jobs: list[Job], path: Path) -> None:
@@ -292,6 +375,10 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
         "",
         *table(rows),
     ]
+    stated = claims(rows)
+    if stated:
+        lines += ["", "## The lecture's claims", ""]
+        lines += [f"- {sentence}" for sentence in stated]
     compared = comparisons(rows)
     if compared:
         lines += ["", "## Comparisons", ""]

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The GPU figures in README (Performance) and docs/results.md, from one machine with a CUDA GPU:
+#   bash benchmarks/gpu.sh fast DATA_ROOT OUT   # fast path: tests, the lecture's nets at 20 epochs,
+#                                               # benchmark.py, eager-vs-fast accuracy over 3 seeds
+#   bash benchmarks/gpu.sh grid DATA_ROOT OUT   # sweep=lecture_grid (36 jobs, 20 epochs), timed
+#                                               # from the command to its report
+# DATA_ROOT: CIFAR-10 as an ImageFolder tree. OUT gets log.txt and runs.tgz (results, reports,
+# plots and metrics; no checkpoints). Each step has a time limit, so one failing step leaves the
+# others' figures.
+set -uo pipefail
+part=$1 DATA=$2 OUT=$3
+PY=${PY:-python3}
+EPOCHS=${EPOCHS:-20}
+# A smoke run of this script on a CPU: TRAINER=cpu EPOCHS=1 SMOKE="trainer.limit_train_batches=3 ..."
+TRAINER=${TRAINER:-gpu}
+read -ra SMOKE <<<"${SMOKE:-}"
+cd "$(dirname "$0")/.."
+mkdir -p "$OUT" /tmp/poolbench-gpu
+exec > >(tee -a "$OUT/log.txt") 2>&1
+RUNS=/tmp/poolbench-gpu
+COMMON=("trainer=$TRAINER" "${SMOKE[@]}" data=folder "data.root=$DATA" data.cache_dir=/tmp/poolbench-cache logger=csv
+  trainer.enable_progress_bar=false callbacks.progress_bar=null "paths.root_dir=$RUNS")
+step() { echo; echo "=== $* ($(date +%T))"; }
+pack() { tar czf "$OUT/runs.tgz" -C "$RUNS" --exclude='*.ckpt' --exclude='*.pt' . ; }
+show() {  # the figures of each run folder's results.json
+  $PY - "$@" <<'PY'
+import json, sys
+for f in sys.argv[1:]:
+    r = json.load(open(f)); m = r["metrics"]
+    print(f"{f}: {r['status']} {r['choices'].get('head')}/{r['choices'].get('pool')} "
+          f"test/acc {m.get('test/acc', float('nan')):.4f} seconds {r['seconds']} "
+          f"fit {r.get('fit_seconds')} after-fit {r.get('after_fit_seconds')} "
+          f"fast {r.get('fast_path')} epochs {r['epochs']}")
+PY
+}
+
+step "device"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+$PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)"
+nproc
+
+if [ "$part" = fast ]; then
+  step "decode CIFAR-10 into the cache (one short run)"
+  timeout 120 $PY train.py "${COMMON[@]}" trainer.max_epochs=1 trainer.limit_train_batches=2 \
+    trainer.limit_val_batches=1 trainer.limit_test_batches=1 task_name=warm >/dev/null 2>&1
+  echo "rc $?"
+  step "tests/test_fast_path.py (the CUDA graph test runs here)"
+  timeout 150 $PY -m pytest -q -x -p no:cacheprovider -p no:warnings tests/test_fast_path.py 2>&1 | tail -15
+  for head in flatten global; do
+    step "train.py trainer=gpu head=$head trainer.max_epochs=$EPOCHS (fast path)"
+    start=$(date +%s.%N)
+    timeout 100 $PY train.py "${COMMON[@]}" head=$head trainer.max_epochs=$EPOCHS \
+      task_name=single_$head >"$RUNS/single_$head.log" 2>&1
+    echo "rc $? wall-clock of the command $($PY -c "import time; print(round(time.time() - $start, 1))") s"
+    grep -E "fast path|CUDA graph|Error" "$RUNS/single_$head.log"
+    show "$RUNS"/outputs/single_$head/*/results.json
+  done
+  pack
+  step "scripts/benchmark.py"
+  timeout 150 $PY scripts/benchmark.py --data-root "$DATA" ${BENCH:---repeats 1 --steps 300} 2>&1 |
+    grep -E "^\(|^    with|^data:"
+  step "accuracy parity: fast path seeds 1,2 (seed 0 above), then eager seeds 0,1,2, 20 epochs"
+  timeout 100 $PY train.py -m "${COMMON[@]}" hydra/launcher=joblib hydra.launcher.n_jobs=4 \
+    head=flatten,global seed=1,2 trainer.max_epochs=$EPOCHS task_name=parity_fast >/dev/null 2>&1
+  echo "rc $?"
+  timeout 240 $PY train.py -m "${COMMON[@]}" hydra/launcher=joblib hydra.launcher.n_jobs=6 \
+    head=flatten,global seed=0,1,2 fast.enabled=false trainer.max_epochs=$EPOCHS \
+    task_name=parity_eager >/dev/null 2>&1
+  echo "rc $?"
+  show "$RUNS"/outputs/parity_*-sweep/*/*/results.json
+fi
+
+if [ "$part" = grid ]; then
+  jobs=${JOBS_PER_GPU:-8}
+  step "sweep=lecture_grid, 36 jobs x 20 epochs, placement.jobs_per_gpu=$jobs, then its report"
+  start=$(date +%s)
+  timeout ${GRID_TIMEOUT:-560} $PY train.py -m sweep=lecture_grid hydra/launcher=joblib_gpus \
+    "placement.jobs_per_gpu=$jobs" "${COMMON[@]}" trainer.max_epochs=$EPOCHS \
+    "hydra.sweep.dir=$RUNS/lecture_grid" >"$OUT/sweep.log" 2>&1
+  echo "sweep rc $?"
+  $PY scripts/report.py "$RUNS/lecture_grid" >/dev/null && echo "report written"
+  echo "command to report: $(($(date +%s) - start)) s"
+  head -40 "$RUNS/lecture_grid/report.md"
+  show "$RUNS"/lecture_grid/*/results.json | grep -v " ok " || true
+fi
+
+step "pack"
+pack && ls -la "$OUT"

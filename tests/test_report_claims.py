@@ -1,0 +1,185 @@
+"""The report's lecture claims and comparisons carry Welch 95% CIs over seeds (fake sweeps)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from scipy import stats
+
+from poolbench.report import claims, comparison_line, comparisons, find_jobs, report, summarize
+
+PARAMS = {  # what the nets really count (README): max/avg share a count, stride adds 5,168
+    ("flatten", "max"): 270_942,
+    ("flatten", "avg"): 270_942,
+    ("flatten", "stride"): 276_110,
+    ("global", "max"): 32_862,
+}
+
+
+def write_job(job: Path, head: str, pool: str, seed: int, acc: float | None) -> None:
+    job.mkdir(parents=True)
+    metrics = {} if acc is None else {"test/acc": acc, "val/acc_best": acc + 0.01}
+    results = {
+        "status": "ok" if acc is not None else "failed",
+        "choices": {"head": head, "pool": pool},
+        "params": {"total": PARAMS[head, pool]},
+        "flops_per_image": 9_048_400,
+        "metrics": metrics,
+        "epochs": 3,
+    }
+    (job / "results.json").write_text(json.dumps(results))
+    (job / ".hydra").mkdir()
+    overrides = [f"head={head}", f"pool={pool}", f"seed={seed}"]
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed}))
+
+
+def fake_sweep(root: Path, arms: dict[tuple[str, str], list[float | None]]) -> Path:
+    """One job folder per (head, pool, seed), numbered as Hydra numbers a sweep's jobs."""
+    n = 0
+    for (head, pool), accs in arms.items():
+        for seed, acc in enumerate(accs):
+            write_job(root / str(n), head, pool, seed, acc)
+            n += 1
+    return root
+
+
+def rows_of(tmp_path: Path, arms: dict[tuple[str, str], list[float | None]]) -> list[dict]:
+    return summarize(find_jobs(fake_sweep(tmp_path / "sweep", arms)))
+
+
+def welch_by_hand(a: list[float], b: list[float]) -> tuple[float, float]:
+    """The textbook formulas, written out apart from the report's code."""
+    mean_a, mean_b = sum(a) / len(a), sum(b) / len(b)
+    var_a = sum((x - mean_a) ** 2 for x in a) / (len(a) - 1)
+    var_b = sum((x - mean_b) ** 2 for x in b) / (len(b) - 1)
+    se2_a, se2_b = var_a / len(a), var_b / len(b)
+    df = (se2_a + se2_b) ** 2 / (se2_a**2 / (len(a) - 1) + se2_b**2 / (len(b) - 1))
+    half = stats.t.ppf(0.975, df) * math.sqrt(se2_a + se2_b)
+    diff = mean_a - mean_b
+    return 100 * (diff - half), 100 * (diff + half)
+
+
+MAX, AVG = [0.70, 0.71, 0.72], [0.68, 0.69, 0.73]
+
+
+def test_comparison_carries_the_welch_interval(tmp_path: Path) -> None:
+    rows = rows_of(tmp_path, {("flatten", "max"): MAX, ("flatten", "avg"): AVG})
+    (c,) = comparisons(rows)  # avg against the reference, max: a - b = avg - max
+    assert (c["a"], c["b"]) == ("avg", "max")
+    lo, hi = welch_by_hand(AVG, MAX)
+    # By hand: diff -1.00 points, SE sqrt((1 + 7) / 3) = 1.633 points, df 64 / 25 = 2.56,
+    # t(0.975, 2.56) = 3.5154 -> -1 -/+ 5.7407.
+    assert c["delta_points"] == pytest.approx(-1.0)
+    assert (lo, hi) == pytest.approx((-6.7407, 4.7407), abs=1e-4)
+    assert c["ci_points"] == pytest.approx((lo, hi), rel=1e-12, abs=1e-12)
+    line = comparison_line(c)
+    assert f"(-1.00 points, 95% CI {lo:+.2f} to {hi:+.2f}; means over 3 and 3 seeds)" in line
+    assert line.startswith(
+        "pool=avg vs pool=max (head=flatten): 270,942 vs 270,942 parameters (x1.00), "
+        "test/acc 70.00% vs 71.00% (-1.00 points, 95% CI -6.74 to +4.74; "
+    )
+
+
+def test_comparison_of_single_seeds_keeps_the_old_wording(tmp_path: Path) -> None:
+    rows = rows_of(tmp_path, {("flatten", "max"): [0.70], ("flatten", "avg"): [0.68, 0.69]})
+    (c,) = comparisons(rows)
+    assert c["ci_points"] is None
+    assert comparison_line(c).endswith("(-1.50 points; means over 2 and 1 seeds)")
+
+
+def test_claim_without_a_resolved_difference(tmp_path: Path) -> None:
+    rows = rows_of(tmp_path, {("flatten", "max"): MAX, ("flatten", "avg"): AVG})
+    lo, hi = welch_by_hand(MAX, AVG)  # the claim reads max - avg
+    assert claims(rows) == [
+        "Max vs average pooling (head=flatten): 71.00% vs 70.00% test accuracy, "
+        f"+1.00 points (95% CI {lo:+.2f} to {hi:+.2f} over 3 vs 3 seeds): "
+        "no difference resolved with 3 seeds."
+    ]
+
+
+def test_claim_verdicts_follow_the_interval(tmp_path: Path) -> None:
+    flatten_max = [0.70, 0.71, 0.72]
+    rows = rows_of(
+        tmp_path,
+        {
+            ("flatten", "max"): flatten_max,
+            ("flatten", "avg"): [0.60, 0.61, 0.63],  # well below max: max pooling wins
+            ("global", "max"): [0.50, 0.52, 0.51],  # well below: the flatten head wins
+            ("flatten", "stride"): [0.64, 0.66, 0.65],  # below max: max pooling wins over stride
+        },
+    )
+    pools, heads, stride = claims(rows)
+    lo, hi = welch_by_hand(flatten_max, [0.60, 0.61, 0.63])
+    assert pools == (
+        "Max vs average pooling (head=flatten): 71.00% vs 61.33% test accuracy, "
+        f"+9.67 points (95% CI {lo:+.2f} to {hi:+.2f} over 3 vs 3 seeds): "
+        "max pooling is better at this budget."
+    )
+    assert lo > 0
+    assert heads.startswith(
+        "Flatten vs global head (pool=max): 71.00% vs 51.00% test accuracy "
+        "with 270,942 vs 32,862 parameters, +20.00 points (95% CI "
+    )
+    assert heads.endswith("): the flatten head is better at this budget.")
+    assert stride.startswith(
+        "Strided conv vs max pooling (head=flatten): 65.00% vs 71.00% test accuracy "
+        "with 276,110 vs 270,942 parameters, -6.00 points (95% CI "
+    )
+    assert stride.endswith("over 3 vs 3 seeds): max pooling is better at this budget.")
+    hi_stride = float(re.search(r"95% CI \S+ to (\S+) over", stride).group(1))
+    assert hi_stride < 0
+
+
+def test_claims_need_both_arms_with_test_accuracy(tmp_path: Path) -> None:
+    rows = rows_of(
+        tmp_path,
+        {
+            ("flatten", "max"): MAX,
+            ("global", "max"): [None, None],  # both seeds failed: no test accuracy
+            ("flatten", "stride"): [0.70, 0.69],
+        },
+    )
+    (stride,) = claims(rows)  # no avg pooling ran; global has nothing to compare
+    assert stride.startswith("Strided conv vs max pooling")
+    assert "no difference resolved with 2 vs 3 seeds." in stride
+
+
+def test_claims_skip_variants(tmp_path: Path) -> None:
+    rows = rows_of(tmp_path, {("flatten", "max"): MAX, ("flatten", "avg"): AVG})
+    for r in rows:
+        r["variant"] = "optimizer.lr=0.01"
+    assert claims(rows) == []
+
+
+def test_a_single_seed_gives_no_interval(tmp_path: Path) -> None:
+    rows = rows_of(tmp_path, {("flatten", "max"): [0.71], ("global", "max"): [0.65, 0.66]})
+    assert claims(rows) == [
+        "Flatten vs global head (pool=max): 71.00% vs 65.50% test accuracy "
+        "with 270,942 vs 32,862 parameters, +5.50 points (1 vs 2 seeds; one seed: no interval)."
+    ]
+
+
+def test_report_states_the_claims_before_the_comparisons(tmp_path: Path) -> None:
+    sweep = fake_sweep(
+        tmp_path / "sweep",
+        {("flatten", "max"): MAX, ("flatten", "avg"): AVG, ("global", "max"): [0.60, 0.62, 0.61]},
+    )
+    text = report(sweep).read_text()
+    lines = text.splitlines()
+    section = lines.index("## The lecture's claims")
+    assert section < lines.index("## Comparisons")
+    bullets = lines[section + 2 : section + 4]
+    assert bullets == [f"- {s}" for s in claims(summarize(find_jobs(sweep)))]
+    assert bullets[0].startswith("- Max vs average pooling (head=flatten): 71.00% vs 70.00%")
+    assert bullets[0].endswith("no difference resolved with 3 seeds.")
+    assert bullets[1].startswith("- Flatten vs global head (pool=max): 71.00% vs 61.00%")
+    assert bullets[1].endswith("the flatten head is better at this budget.")
+    assert lines[section + 4] == ""  # then the comparisons, as before but with their CIs
+    lo, hi = welch_by_hand(AVG, MAX)
+    assert f"(-1.00 points, 95% CI {lo:+.2f} to {hi:+.2f}; means over 3 and 3 seeds)" in text
