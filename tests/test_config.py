@@ -106,6 +106,11 @@ def test_named_sweeps_launch_the_readme_grids(tmp_path: Path) -> None:
             ["max", "avg", "stride", "gem", "blur", "mixed"],
         )
     )
+    lecture = jobs(make_cfg(["sweep=lecture_grid"], tmp_path))
+    assert len(lecture) == 36  # docs/results.md: 4 heads x 3 downsamplings x 3 seeds
+    assert {(j["head"], j["pool"], j["seed"]) for j in lecture} == set(
+        itertools.product(["flatten", "global", "avg", "max"], ["max", "avg", "stride"], "012")
+    )
     seeds = jobs(make_cfg(["sweep=seed_nets"], tmp_path))
     assert len(seeds) == 6  # the lecture's two networks x 3 seeds
     totals = set()
