@@ -106,4 +106,4 @@ def test_benchmark_accuracy_mode_compares_with_the_plain_loop() -> None:
 def test_benchmark_names_an_unknown_speed_option() -> None:
     out = run_cli(["scripts/benchmark.py", "--speed-options", "fp32,turbo"], cwd=ROOT)
     assert out.returncode == 2
-    assert "unknown --speed-options turbo; choose from compile,fp32,bf16,nchw" in out.stderr
+    assert "unknown --speed-options turbo; choose from eager,compile,fp32,bf16,nchw" in out.stderr

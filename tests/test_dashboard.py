@@ -103,7 +103,7 @@ def test_dry_run_writes_the_workspace_and_report(tmp_path: Path) -> None:
         assert config["head"] in ("flatten", "global") and config["pool"] == "max"
         assert config["config"]["optimizer"]["lr"] == 0.002
 
-    # The report states report.md's figures: its table and its comparisons, word for word.
+    # The report states report.md's figures: its table, claims and comparisons, word for word.
     rep = json.loads((sweep_dir / "wandb_report.json").read_text())
     blocks = rep["spec"]["blocks"]
     table = [b["content"] for b in blocks if b["type"] == "markdown-block"]
@@ -115,9 +115,12 @@ def test_dry_run_writes_the_workspace_and_report(tmp_path: Path) -> None:
         if b["type"] == "list"
         for i in b["children"]
     ]
-    compared = [line[2:] for line in report_md.splitlines() if line.startswith("- head=")]
-    assert items == compared and len(items) == 1
-    assert items[0].startswith("head=global vs head=flatten (pool=max): 32,862 vs 270,942")
+    bullets = [line[2:] for line in report_md.splitlines() if line.startswith("- ")]
+    assert items == bullets and len(items) == 2
+    # one seed per arm here: the claim is stated without an interval
+    assert items[0].startswith("Flatten vs global head (pool=max): ")
+    assert items[0].endswith("(1 vs 1 seeds; one seed: no interval).")
+    assert items[1].startswith("head=global vs head=flatten (pool=max): 32,862 vs 270,942")
     grids = [
         b["metadata"]["runSets"][0]["filters"]["filters"]
         for b in blocks
