@@ -43,7 +43,7 @@ def _conflicts(cfg: Any, trainer: Any) -> list[str]:
     """What stops manual, stacked optimization in this run."""
     out = []
     if trainer.world_size > 1:
-        out.append("DDP (each rank takes Lightning's eager step; README, Performance)")
+        out.append("DDP (each rank takes Lightning's eager step; README, Many GPUs)")
     if cfg.trainer.get("gradient_clip_val"):
         out.append(f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val}")
     if cfg.trainer.get("accumulate_grad_batches", 1) != 1:
@@ -195,7 +195,9 @@ class StackedSteps:
         self.stack_sums.zero_()
         return sums[0] / sums[2], k * x.shape[1]
 
-    def epoch_accuracy(self) -> Tensor:
+    def epoch_accuracy(self) -> Tensor | None:
+        if self.epoch_sums is None:  # no training batch yet (limit_train_batches=0)
+            return None
         acc = self.epoch_sums[1] / self.epoch_sums[2]
         self.epoch_sums.zero_()
         return acc

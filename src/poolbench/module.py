@@ -149,7 +149,8 @@ class PoolNetModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         acc = self.stacked.epoch_accuracy() if self.stacked is not None else self.train_acc
-        self.log("train/acc", acc, prog_bar=True)
+        if acc is not None:
+            self.log("train/acc", acc, prog_bar=True)
 
     def on_validation_epoch_start(self) -> None:
         if self.stacked is not None:
