@@ -90,6 +90,7 @@ def test_plan_is_on_for_one_gpu_and_off_where_it_cannot_run(tmp_path: Path) -> N
         (["trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val=1.0"),
         (["trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches=2"),
         (["data.loader=torchvision"], "data.loader=torchvision"),
+        (["trainer.limit_train_batches=0.5"], "trainer.limit_train_batches=0.5"),
     ],
 )
 def test_fast_true_with_a_conflict_is_a_one_line_error(
@@ -136,12 +137,27 @@ def fit(
     return read_results(out), logged
 
 
-def test_stacked_steps_train_exactly_as_eager_steps(tmp_path: Path) -> None:
-    # 540 training images, batch 128: 5 steps an epoch, as stacks of 3, 1 and the short one
-    eager, eager_log = fit(tmp_path, "eager", [])
-    stacked, stacked_log = fit(tmp_path, "stacked", STACKED)
+# (data.n_train, overrides): 90% of n_train trains, in batches of 128
+CASES = {
+    # 540 images: 5 steps an epoch, as stacks of 3, 1 and the short batch alone
+    "short_last_batch": (600, []),
+    # 512 images: 4 full batches, one stack of 4 that crosses a logging step (3); validation
+    # must still log at the eager path's step, the epoch's last
+    "epoch_ends_in_a_stack": (569, ["fast.stack=4"]),
+    "int_batch_limit": (600, ["trainer.limit_train_batches=4"]),
+    "onecycle": (600, ["scheduler=onecycle"]),  # it also cycles Adam's betas, per step
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_stacked_steps_train_exactly_as_eager_steps(tmp_path: Path, case: str) -> None:
+    n_train, extra = CASES[case]
+    common = [f"data.n_train={n_train}", *extra]
+    eager, eager_log = fit(tmp_path, "eager", common)
+    stacked, stacked_log = fit(tmp_path, "stacked", [*STACKED, *common])  # extra wins
     assert eager["fast_path"] == {"stack": 1, "cuda_graph": False}
-    assert stacked["fast_path"] == {"stack": 3, "cuda_graph": False}
+    stack = 4 if "fast.stack=4" in extra else 3
+    assert stacked["fast_path"] == {"stack": stack, "cuda_graph": False}
     for key in ("val/acc", "val/acc_best", "test/acc", "test/loss", "train/acc", "lr-AdamW"):
         assert stacked["metrics"][key] == pytest.approx(eager["metrics"][key], abs=1e-6), key
     assert stacked["metrics"]["train/loss_epoch"] == pytest.approx(
@@ -150,14 +166,44 @@ def test_stacked_steps_train_exactly_as_eager_steps(tmp_path: Path) -> None:
     # The loggers see the same steps and names: per-step loss every 3 optimizer steps, epoch
     # metrics and validation at each epoch's last step, test after.
     assert stacked_log == eager_log
-    assert ("train/loss_step" in eager_log[1][1]) and eager_log[1][0] == 2
+    assert any("train/loss_step" in names for _, names in eager_log)
     ckpts = [
         torch.load(tmp_path / n / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
         for n in ("eager", "stacked")
     ]
-    assert ckpts[0]["global_step"] == ckpts[1]["global_step"] == 10  # optimizer steps
+    batches = -(-round(n_train * 0.9) // 128)  # an epoch's optimizer steps, the short one too
+    if "trainer.limit_train_batches=4" in extra:
+        batches = 4
+    assert ckpts[0]["global_step"] == ckpts[1]["global_step"] == 2 * batches
     for a, b in zip(*(c["lr_schedulers"][0]["_last_lr"] for c in ckpts), strict=True):
-        assert a == pytest.approx(b) and a == pytest.approx(0.0, abs=1e-9)  # cosine ran out
+        assert a == pytest.approx(b)  # the schedule ran out at the same step
+        if case != "onecycle":
+            assert a == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_failed_capture_goes_on_eagerly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # On a CPU: pretend to be a GPU run whose graph cannot be recorded (an op that does not
+    # capture); the run must end as the eager one does, and say that no graph ran.
+    from poolbench import fast_path, module
+
+    eager, _ = fit(tmp_path, "eager", [])
+
+    def no_capture(graph: object) -> None:
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    cuda = fast_path.torch.cuda
+    monkeypatch.setattr(fast_path, "plan", lambda cfg, trainer: fast_path.FastPlan(3, True))
+    monkeypatch.setattr(module, "optimizer_kwargs", lambda plan: {})  # capturable needs CUDA
+    monkeypatch.setattr(fast_path.StackedSteps, "_warmup_step", fast_path.StackedSteps._eager_step)
+    monkeypatch.setattr(cuda, "CUDAGraph", lambda: object())
+    monkeypatch.setattr(cuda, "graph", no_capture)
+    fell_back, _ = fit(tmp_path, "fell_back", [])
+    assert fell_back["fast_path"] == {"stack": 3, "cuda_graph": False}  # what ran
+    assert "CUDA graph capture failed, eager steps instead: operation not permitted" in caplog.text
+    for key in ("val/acc", "test/acc", "test/loss", "train/acc"):
+        assert fell_back["metrics"][key] == pytest.approx(eager["metrics"][key], abs=1e-6), key
 
 
 def test_stacks_stop_at_max_steps(tmp_path: Path) -> None:

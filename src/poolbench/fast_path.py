@@ -48,6 +48,9 @@ def _conflicts(cfg: Any, trainer: Any) -> list[str]:
         out.append(f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val}")
     if cfg.trainer.get("accumulate_grad_batches", 1) != 1:
         out.append(f"trainer.accumulate_grad_batches={cfg.trainer.accumulate_grad_batches}")
+    limit = cfg.trainer.get("limit_train_batches")
+    if isinstance(limit, float) and limit < 1.0:
+        out.append(f"trainer.limit_train_batches={limit} (a share: Lightning would cut stacks)")
     if cfg.data.get("loader", "memory") != "memory":
         out.append(f"data.loader={cfg.data.loader} (only the in-memory loader stacks batches)")
     if str(trainer.precision) not in PRECISIONS:
