@@ -4,6 +4,9 @@
 #                                               # benchmark.py, eager-vs-fast accuracy over 3 seeds
 #   bash benchmarks/gpu.sh grid DATA_ROOT OUT   # sweep=lecture_grid (36 jobs, 20 epochs), timed
 #                                               # from the command to its report
+#   SEEDS=0,1 bash benchmarks/gpu.sh full DATA_ROOT OUT   # sweep=heads_x_pools x those seeds (30 jobs
+#                                               # a seed, 20 epochs); then SEEDS=2 on the same machine:
+#                                               # each call adds a part, the report covers all parts
 # DATA_ROOT: CIFAR-10 as an ImageFolder tree. OUT gets log.txt and runs.tgz (results, reports,
 # plots and metrics; no checkpoints). Each step has a time limit, so one failing step leaves the
 # others' figures.
@@ -21,7 +24,7 @@ RUNS=/tmp/poolbench-gpu
 COMMON=("trainer=$TRAINER" "${SMOKE[@]}" data=folder "data.root=$DATA" data.cache_dir=/tmp/poolbench-cache logger=csv
   trainer.enable_progress_bar=false callbacks.progress_bar=null "paths.root_dir=$RUNS")
 step() { echo; echo "=== $* ($(date +%T))"; }
-pack() { tar czf "$OUT/runs.tgz" -C "$RUNS" --exclude='*.ckpt' --exclude='*.pt' . ; }
+pack() { tar czf "$OUT/runs.tgz" -C "$RUNS" --exclude='*.ckpt' --exclude='*.pt' "$@" . ; }
 show() {  # the figures of each run folder's results.json
   $PY - "$@" <<'PY'
 import json, sys
@@ -84,5 +87,24 @@ if [ "$part" = grid ]; then
   show "$RUNS"/lecture_grid/*/results.json | grep -v " ok " || true
 fi
 
+if [ "$part" = full ]; then
+  # One device call (10 min) holds about 60 of these jobs, so the 90 go in parts (SEEDS), each a
+  # sweep folder under $RUNS/heads_x_pools; report.py reads every part below it.
+  seeds=${SEEDS:-0,1,2} jobs=${JOBS_PER_GPU:-12}
+  grid=$RUNS/heads_x_pools
+  step "sweep=heads_x_pools seed=$seeds x $EPOCHS epochs, placement.jobs_per_gpu=$jobs, then the report"
+  start=$(date +%s)
+  timeout ${GRID_TIMEOUT:-560} $PY train.py -m sweep=heads_x_pools "seed=$seeds" \
+    hydra/launcher=joblib_gpus "placement.jobs_per_gpu=$jobs" "${COMMON[@]}" \
+    trainer.max_epochs=$EPOCHS "hydra.sweep.dir=$grid/seeds_${seeds//,/_}" >"$OUT/sweep.log" 2>&1
+  echo "sweep rc $?"
+  $PY scripts/report.py "$grid" >/dev/null && echo "report written"
+  echo "seeds $seeds: $(($(date +%s) - start)) s from the command to its report" | tee -a "$grid/wall.txt"
+  head -50 "$grid/report.md"
+  show "$grid"/*/*/results.json | grep -v " ok " || true
+fi
+
 step "pack"
-pack && ls -la "$OUT"
+# 90 jobs' per-run pictures would pass the 16 MB a device call returns; their data stays.
+pack --exclude=activations.png --exclude=misclassified.png --exclude=confusion_matrix.png &&
+  ls -la "$OUT"

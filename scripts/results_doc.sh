@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
 # Regenerates docs/results.md from a real sweep on CIFAR-10 (the shared JPEG copy by default), on
 # a machine with a CUDA GPU:
-#   bash scripts/results_doc.sh [DATA_ROOT]     sweep=lecture_grid (36 jobs x EPOCHS=20), then the doc
-#   SWEEP_DIR=DIR bash scripts/results_doc.sh   the doc alone, from a finished sweep folder
-#                                               (WALL=seconds from command to report, if measured;
-#                                               NOTE=a line on how that sweep was run)
-# JOBS_PER_GPU=12 jobs share each GPU at once (placement.jobs_per_gpu).
+#   bash scripts/results_doc.sh [DATA_ROOT]     sweep=heads_x_pools x SEEDS=0,1,2 (90 jobs x
+#                                               EPOCHS=20), then the doc
+#   SWEEP_DIR=DIR bash scripts/results_doc.sh   the doc alone, from a finished sweep folder (or a
+#                                               folder of parts, e.g. from benchmarks/gpu.sh full);
+#                                               WALL=seconds from command to report, if measured;
+#                                               NOTE=a line on how that sweep was run
+# JOBS_PER_GPU=12 jobs share each GPU at once (placement.jobs_per_gpu). DOC=another page to write.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/cifar10-jpg}
 EPOCHS=${EPOCHS:-20}
+SEEDS=${SEEDS:-0,1,2}
 JOBS_PER_GPU=${JOBS_PER_GPU:-12}
+DOC=${DOC:-docs/results.md}
 PY=${PY:-python}
-SWEEP_CMD=(train.py -m sweep=lecture_grid hydra/launcher=joblib_gpus
+SWEEP_CMD=(train.py -m sweep=heads_x_pools "seed=$SEEDS" hydra/launcher=joblib_gpus
   "placement.jobs_per_gpu=$JOBS_PER_GPU" data=folder "data.root=$DATA"
   "trainer.max_epochs=$EPOCHS" trainer.enable_progress_bar=false)
 
 if [ -z "${SWEEP_DIR:-}" ]; then
-  SWEEP_DIR=outputs/docs/lecture_grid
+  # 90 jobs x 20 epochs would take days on a CPU: say so before starting them.
+  if ! $PY -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
+    echo "error: scripts/results_doc.sh runs 90 jobs x $EPOCHS epochs and needs a CUDA GPU;" \
+      "on this machine pass SWEEP_DIR=<a finished sweep folder> to write the doc alone" >&2
+    exit 2
+  fi
+  SWEEP_DIR=outputs/docs/heads_x_pools
   rm -rf "$SWEEP_DIR"
   start=$(date +%s)
   $PY "${SWEEP_CMD[@]}" "hydra.sweep.dir=$SWEEP_DIR"
@@ -27,39 +37,64 @@ else
   $PY scripts/report.py "$SWEEP_DIR" >/dev/null
 fi
 
-# What the jobs themselves recorded: the card, the host's cores, the epochs, the fast path.
-read -r DEVICE RAN_EPOCHS FAST < <($PY - "$SWEEP_DIR" <<'PY'
-import json, sys
-from pathlib import Path
-r = json.loads(next(Path(sys.argv[1]).glob("*/results.json")).read_text())
-fast = r.get("fast_path") or {}
-graph = fast.get("cuda_graph")
-path = f"stacks of {fast.get('stack')} steps, each a CUDA graph replay" if graph else "eager steps"
-print(r["device"]["name"].replace(" ", "_"), r["epochs"], path.replace(" ", "_"))
-PY
-)
-WALL_TEXT=${WALL:+", $WALL s from the command to its report ($(((WALL + 30) / 60)) min)"}
 preface=$(mktemp)
-cat >"$preface" <<DOC
-# Results: pooling on CIFAR-10
+trap 'rm -f "$preface"' EXIT
+# What the jobs themselves recorded (the card, the epochs, the fast path, the grid), and each
+# option's own description: the opening comment of its yaml.
+$PY - "$SWEEP_DIR" >"$preface" <<'PY'
+import json, sys, textwrap
+from pathlib import Path
 
-Real runs on CIFAR-10 (the JPEG copy of all 60,000 images; 45k train / 5k val / 10k test): the
-lecture's comparisons — max vs. average pooling vs. a strided convolution, under the flatten head
-and three global heads (\`global\` = avg‖max, \`avg\`, \`max\`) — each trained for **$RAN_EPOCHS
-epochs** with 3 seeds and poolbench's defaults (AdamW, cosine schedule, crop + flip augmentation,
-label smoothing, batch 128; ${FAST//_/ }). Test accuracy is measured on the
-checkpoint with the best validation accuracy, with the six-view test-time augmentation. The
-confidence intervals are Welch's t-intervals over seeds for the difference of the two means.
+import yaml
 
-Hardware: one ${DEVICE//_/ }, $JOBS_PER_GPU jobs at once on it$WALL_TEXT.
+files = sorted(Path(sys.argv[1]).rglob("results.json"))
+runs = [json.loads(p.read_text()) for p in files]
+first = runs[0]
+fast = first.get("fast_path") or {}
+path = (f"stacks of {fast.get('stack')} steps, each a CUDA graph replay"
+        if fast.get("cuda_graph") else "eager steps")
+seeds = {yaml.safe_load((p.parent / ".hydra" / "config.yaml").read_text())["seed"] for p in files}
+
+
+def described(group: str) -> list[str]:
+    lines = []
+    for name in sorted({r["choices"][group] for r in runs}):
+        yaml_file = Path("conf", group, f"{name}.yaml")
+        comment = []
+        for line in yaml_file.read_text().splitlines() if yaml_file.exists() else []:
+            if not line.startswith("#"):
+                break
+            comment.append(line.lstrip("# ").strip())
+        lines.append(f"| `{group}={name}` | {' '.join(comment)} |")
+    return lines
+
+
+intro = f"""Real runs on CIFAR-10 (the JPEG copy of all 60,000 images; 45k train / 5k val / 10k
+test): every head x every downsampling below, {len(runs)} jobs in all, each trained for
+**{first['epochs']} epochs** with {len(seeds)} seeds and poolbench's defaults (AdamW, cosine
+schedule, crop + flip augmentation, label smoothing, batch 128; {path}). The lecture's two nets
+are `head=flatten pool=max` (270,942 parameters) and `head=global pool=max` (32,862). Test
+accuracy is measured on the checkpoint with the best validation accuracy, with the six-view
+test-time augmentation. The confidence intervals are Welch's t-intervals over seeds for the
+difference of the two means."""
+print("# Results: pooling on CIFAR-10\n")
+print(textwrap.fill(" ".join(intro.split()), width=100, break_on_hyphens=False))
+print("\n| option | what it is |\n|---|---|")
+print("\n".join(described("head") + described("pool")))
+print(f"\nDEVICE={first['device']['name']}")
+PY
+DEVICE=$(sed -n 's/^DEVICE=//p' "$preface")
+sed -i '/^DEVICE=/d' "$preface"
+WALL_TEXT=${WALL:+", $WALL s from the command to its report ($(((WALL + 30) / 60)) min)"}
+cat >>"$preface" <<DOC
+Hardware: one $DEVICE, $JOBS_PER_GPU jobs at once on it$WALL_TEXT.
 ${NOTE:-}
 
 Regenerate with (the sweep, its report, this page):
 
-    bash scripts/results_doc.sh ../shared/data/cifar10-jpg     # EPOCHS=$EPOCHS JOBS_PER_GPU=$JOBS_PER_GPU
+    bash scripts/results_doc.sh ../shared/data/cifar10-jpg     # EPOCHS=$EPOCHS SEEDS=$SEEDS JOBS_PER_GPU=$JOBS_PER_GPU
 
 which runs \`python ${SWEEP_CMD[*]}\` and \`python scripts/report.py\`.
 DOC
-$PY scripts/report.py "$SWEEP_DIR" --doc docs/results.md --preface "$preface" >/dev/null
-rm -f "$preface"
-echo "wrote docs/results.md from $SWEEP_DIR"
+$PY scripts/report.py "$SWEEP_DIR" --doc "$DOC" --preface "$preface" >/dev/null
+echo "wrote $DOC from $SWEEP_DIR"

@@ -111,6 +111,25 @@ def test_named_sweeps_launch_the_readme_grids(tmp_path: Path) -> None:
     assert {(j["head"], j["pool"], j["seed"]) for j in lecture} == set(
         itertools.product(["flatten", "global", "avg", "max"], ["max", "avg", "stride"], "012")
     )
+    # README's `sweep=heads_x_pools seed=0,1,2`: Hydra's sweeper adds the command line's axis.
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = [
+        f"{k}={v}"
+        for k, v in make_cfg(["sweep=heads_x_pools"], tmp_path).hydra.sweeper.params.items()
+    ]
+    parsed = OverridesParser.create().parse_overrides([*params, "seed=0,1,2"])
+    (full,) = BasicSweeper.split_arguments(parsed, None)
+    assert len(full) == 90
+    assert sorted(full)[0] == ["head=avg", "pool=avg", "seed=0"]
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    counted = {
+        line.split("#")[0].split()[-1]: line.split()[-2]
+        for line in readme.splitlines()
+        if line.startswith("python train.py -m sweep=") and line.endswith(" jobs")
+    }
+    assert counted == {"seed=0,1,2": "90", "sweep=heads_x_pools": "30", "sweep=lecture_grid": "36"}
     seeds = jobs(make_cfg(["sweep=seed_nets"], tmp_path))
     assert len(seeds) == 6  # the lecture's two networks x 3 seeds
     totals = set()

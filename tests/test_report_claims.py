@@ -183,3 +183,84 @@ def test_report_states_the_claims_before_the_comparisons(tmp_path: Path) -> None
     assert lines[section + 4] == ""  # then the comparisons, as before but with their CIs
     lo, hi = welch_by_hand(AVG, MAX)
     assert f"(-1.00 points, 95% CI {lo:+.2f} to {hi:+.2f}; means over 3 and 3 seeds)" in text
+
+
+def test_results_doc_from_a_sweep_in_two_parts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = tmp_path / "heads_x_pools"
+    arms = {
+        ("flatten", "max"): MAX,
+        ("flatten", "avg"): AVG,
+        ("flatten", "stride"): [0.74, 0.75, 0.76],
+        ("global", "max"): [0.60, 0.62, 0.61],
+    }
+    n = 0
+    for (head, pool), accs in arms.items():  # seeds 0 and 1 in one part, seed 2 in a later one
+        for seed, acc in enumerate(accs):
+            write_job(
+                root / ("seeds_0_1" if seed < 2 else "seeds_2") / str(n), head, pool, seed, acc
+            )
+            n += 1
+    for f in root.rglob("results.json"):  # what a GPU job records beside its metrics
+        start = 0 if "seeds_0_1" in f.parts else 10_000
+        start += 10 * int(f.parent.name)
+        results = json.loads(f.read_text())
+        results |= {"started_at": start, "ended_at": start + 60, "seconds": 60}
+        results |= {"device": {"name": "NVIDIA H200", "accelerator": "cuda", "host": "h"}}
+        results |= {"fast_path": {"stack": 16, "cuda_graph": True}}
+        f.write_text(json.dumps(results))
+    doc = tmp_path / "docs" / "results.md"
+    env = {"PATH": "/usr/bin:/bin", "SWEEP_DIR": str(root), "DOC": str(doc), "WALL": "200"}
+    script = Path(__file__).parents[1] / "scripts" / "results_doc.sh"
+    out = subprocess.run(
+        ["bash", str(script)], env={**env, "PY": sys.executable}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    text = doc.read_text()
+    intro = " ".join(text.split("\n\n")[1].split())
+    assert "12 jobs in all, each trained for **3 epochs** with 3 seeds" in intro
+    assert "batch 128; stacks of 16 steps, each a CUDA graph replay)" in intro
+    assert max(len(line) for line in text.split("\n\n")[1].splitlines()) <= 100
+    assert (
+        "| `head=flatten` | Flatten the last feature map (C*H*W features): the lecture's "
+        "270,942-parameter net. |" in text
+    )
+    assert (
+        "| `pool=stride` | A learned Conv2d(C, C, kernel_size, stride): downsampling that costs "
+        "parameters (in_channels and out_channels come from the block). |" in text
+    )
+    described = [line.split("`")[1] for line in text.splitlines() if line.startswith("| `")]
+    assert described == ["head=flatten", "head=global", "pool=avg", "pool=max", "pool=stride"]
+    hardware = "Hardware: one NVIDIA H200, 12 jobs at once on it, 200 s from the command to its"
+    assert f"{hardware} report (3 min)." in text
+    assert "## Sweep: heads_x_pools" in text
+    # Part seeds_0_1: jobs 0..10 start at 10 x their number, last ends at 160 s; part seeds_2:
+    # jobs 2..11 start at 10,020..10,110, last ends at 10,170: 160 + 150 s, the gap not counted.
+    assert "Sweep cost: 12 jobs in 5.2 min wall-clock over 2 parts (139 jobs/hour)" in text
+    assert "- Strided conv vs max pooling (head=flatten): 75.00% vs 71.00%" in text
+    assert "![accuracy vs parameters](heads_x_pools_accuracy_vs_params.png)" in text
+    png = (doc.parent / "heads_x_pools_accuracy_vs_params.png").read_bytes()
+    assert png == (root / "accuracy_vs_params.png").read_bytes()
+
+
+def test_results_doc_without_a_gpu_says_so_before_any_job(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import torch
+
+    if torch.cuda.is_available():  # there it would start the 90-job sweep
+        pytest.skip("this machine has a GPU")
+    doc = tmp_path / "results.md"
+    script = Path(__file__).parents[1] / "scripts" / "results_doc.sh"
+    out = subprocess.run(
+        ["bash", str(script), str(tmp_path / "data")],
+        env={"PATH": "/usr/bin:/bin", "PY": sys.executable, "DOC": str(doc)},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: scripts/results_doc.sh runs 90 jobs x 20 epochs and needs")
+    assert "pass SWEEP_DIR=" in out.stderr and not doc.exists()

@@ -62,7 +62,14 @@ def check_pictures(sweep_dir: Path, results: list[dict]) -> None:
 
     curves = plot_curves(find_jobs(sweep_dir), sweep_dir / "check_curves.png")
     assert same_pixels(sweep_dir / "check_curves.png", sweep_dir / "curves.png")
-    lines = {line.get_label(): line.get_xydata().tolist() for line in curves.axes[0].get_lines()}
+    lines, panel_of = {}, {}
+    for ax in curves.axes:  # one panel per head, its lines coloured by pool as in the scatter
+        for line in ax.get_lines():
+            lines[line.get_label()] = line.get_xydata().tolist()
+            panel_of[line.get_label()] = ax.get_title()
+            pool = line.get_label().split("/")[1]
+            assert to_rgba(line.get_color()) == to_rgba(f"C{pools.index(pool)}")
+    assert {label: f"head={label.split('/')[0]}" for label in lines} == panel_of
     expected_curves = {}
     for job, r in zip(sorted(p for p in sweep_dir.iterdir() if p.is_dir()), results, strict=True):
         with (job / "csv/metrics.csv").open() as f:
@@ -265,3 +272,10 @@ def test_sweep_cost_adds_device_hours_per_accelerator(tmp_path: Path) -> None:
         "on H100 (2 hosts)."
     )
     assert sweep_cost([Job(tmp_path, {"seconds": 5}, 0, {})]) is None  # older results.json
+
+    # The same grid in two parts (two sweep folders, a day apart): the idle day is not counted.
+    first, later = job(0, 1800, "cuda", 1, "a"), job(86_400, 600, "cuda", 1, "a")
+    first.dir, later.dir = tmp_path / "seeds_0_1" / "0", tmp_path / "seeds_2" / "0"
+    cost = sweep_cost([first, later])
+    assert cost["wall_clock_s"] == 2400 and cost["parts"] == 2
+    assert cost_line(cost).startswith("Sweep cost: 2 jobs in 40.0 min wall-clock over 2 parts (3 ")

@@ -331,11 +331,20 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
 def sweep_cost(jobs: list[Job]) -> dict[str, Any] | None:
     """Wall-clock from the first job's start to the last one's end, jobs per hour, and the
     device-hours the jobs held (a job's seconds x its devices; k jobs sharing a GPU count k
-    times), per accelerator. None for results written before jobs recorded their times."""
-    timed = [j.results for j in jobs if {"started_at", "ended_at"} <= j.results.keys()]
-    if not timed:
+    times), per accelerator. None for results written before jobs recorded their times.
+    A sweep run in parts (several sweep folders under the one reported) counts each part's
+    wall-clock, not the idle time between parts."""
+    parts: dict[Path, list[dict[str, Any]]] = defaultdict(list)
+    for j in jobs:
+        if {"started_at", "ended_at"} <= j.results.keys():
+            parts[j.dir.parent].append(j.results)
+    if not parts:
         return None
-    wall = max(r["ended_at"] for r in timed) - min(r["started_at"] for r in timed)
+    timed = [r for part in parts.values() for r in part]
+    wall = sum(
+        max(r["ended_at"] for r in part) - min(r["started_at"] for r in part)
+        for part in parts.values()
+    )
     hours: dict[str, float] = {}
     for r in timed:
         device = r.get("device") or {}
@@ -350,6 +359,7 @@ def sweep_cost(jobs: list[Job]) -> dict[str, Any] | None:
         "device_hours": hours,
         "hosts": hosts,
         "devices": names,
+        "parts": len(parts),
     }
 
 
@@ -358,9 +368,10 @@ def cost_line(cost: dict[str, Any]) -> str:
         f"{h:.3f} {kind.upper()}-hours" for kind, h in sorted(cost["device_hours"].items())
     )
     rate = f"{cost['jobs_per_hour']:.0f} jobs/hour" if cost["jobs_per_hour"] else "-"
+    parts = f"over {cost['parts']} parts " if cost.get("parts", 1) > 1 else ""
     return (
         f"Sweep cost: {cost['jobs']} jobs in {cost['wall_clock_s'] / 60:.1f} min wall-clock "
-        f"({rate}); {held} held; on {', '.join(cost['devices'])} "
+        f"{parts}({rate}); {held} held; on {', '.join(cost['devices'])} "
         f"({len(cost['hosts'])} host{'s' if len(cost['hosts']) != 1 else ''})."
     )
 
@@ -442,11 +453,14 @@ def plot_scatter(rows: list[dict[str, Any]], path: Path) -> Any:
 
 
 def plot_curves(jobs: list[Job], path: Path) -> Any:
-    """Writes the picture and returns its (closed) Figure; one labelled line per configuration."""
+    """Writes the picture and returns its (closed) Figure: one panel per head, one labelled line
+    per pool (and variant) in it, coloured as in the scatter plot, so a 30-config grid stays
+    readable."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     curves: dict[tuple[str, str, str], dict[int, list[float]]] = defaultdict(
         lambda: defaultdict(list)
@@ -454,24 +468,48 @@ def plot_curves(jobs: list[Job], path: Path) -> Any:
     for j in jobs:
         for epoch, acc in j.curve:
             curves[config_key(j)][epoch].append(acc)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    heads = sorted({head for head, _, _ in curves}) or [""]
+    lines = sorted({(pool, variant) for _, pool, variant in curves})
+    colors = {key: plt.cm.tab10(i % 10) for i, key in enumerate(lines)}
+    styles = {key: ("-", "--", ":")[i // 10 % 3] for i, key in enumerate(lines)}
+    cols = 2 if len(heads) == 4 else min(len(heads), 3)
+    rows = math.ceil(len(heads) / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.6 * cols + 1.8, 3 * rows), sharex=True, sharey=True, squeeze=False
+    )
+    panels = dict(zip(heads, axes.flat, strict=False))
     for (head, pool, variant), by_epoch in sorted(curves.items()):
         epochs = sorted(by_epoch)
-        label = f"{head}/{pool}" + (f" {variant}" if variant else "")
-        ax.plot(
+        panels[head].plot(
             [e + 1 for e in epochs],
             [100 * statistics.fmean(by_epoch[e]) for e in epochs],
             marker="o",
             markersize=3,
-            label=label,
+            color=colors[pool, variant],
+            linestyle=styles[pool, variant],
+            label=f"{head}/{pool}" + (f" {variant}" if variant else ""),
         )
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("val accuracy (%)")
-    ax.set_title("validation accuracy per epoch (mean over seeds)")
-    ax.grid(alpha=0.3)
-    if curves:
-        ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    for head, ax in panels.items():
+        ax.set_title(f"head={head}" if head else "", fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    for i, ax in enumerate(axes.flat):
+        if i >= len(heads):
+            ax.set_visible(False)
+        elif i + cols >= len(heads):  # no panel below: this one carries the epoch axis
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("val accuracy (%)")
+    fig.suptitle("validation accuracy per epoch (mean over seeds)")
+    if curves:  # one legend for all panels: the pools
+        handles = [
+            plt.Line2D([], [], color=colors[k], linestyle=styles[k], marker="o", markersize=3)
+            for k in lines
+        ]
+        names = [f"pool={pool}" + (f" {variant}" if variant else "") for pool, variant in lines]
+        fig.legend(handles, names, loc="center right", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1 - 1.6 / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return fig
