@@ -66,6 +66,7 @@ FAST_IN_SLOW_MODULES = {
     "test_a_dead_workers_slot_is_taken_over",
 }
 SLOW_TESTS = {
+    "test_report_claims": {"test_results_doc_from_a_sweep_in_two_parts"},
     "test_bad_input": {
         "test_bad_values_are_named_with_a_fix",
         "test_broken_image_folders",
