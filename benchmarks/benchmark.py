@@ -44,7 +44,7 @@ def median_rate(fn: Any, repeats: int) -> float:
 
 # (b) poolbench's Trainer.fit -----------------------------------------------------------------
 def compose(overrides: list[str]) -> Any:
-    from poolbench.config import compose as compose_config
+    from poolbench.cli import compose as compose_config
 
     return compose_config("train", overrides)
 

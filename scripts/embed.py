@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def main(overrides: list[str]) -> int:
-    from poolbench.config import compose
+    from poolbench.cli import compose
 
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)

@@ -29,7 +29,8 @@ def readme_tables() -> str:
     two heads. Rows by parameter count, so no option needs to be named here."""
     from omegaconf import OmegaConf
 
-    from poolbench.config import compose, group_options, option_node
+    from poolbench.cli import compose
+    from poolbench.config import group_options, option_node
     from poolbench.models.convnet import build_convnet
 
     model = OmegaConf.to_container(compose("train", []).model, resolve=True)
@@ -69,7 +70,7 @@ def readme_tables() -> str:
 
 def main(overrides: list[str]) -> int:
     from poolbench.checks import validate
-    from poolbench.config import compose
+    from poolbench.cli import compose
 
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)

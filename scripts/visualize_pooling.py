@@ -47,7 +47,7 @@ def photo_mode(argv: list[str]) -> None:
 def checkpoint_mode(overrides: list[str]) -> None:
     from omegaconf import open_dict
 
-    from poolbench.config import compose
+    from poolbench.cli import compose
     from poolbench.data.datamodule import ImageDataModule
     from poolbench.eval import read_checkpoint
     from poolbench.module import PoolNetModule

@@ -9,7 +9,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from poolbench.config import CONF_DIR, MODEL_GROUPS, run_app
+from poolbench.cli import run_app
+from poolbench.config import CONF_DIR, MODEL_GROUPS
 from poolbench.errors import ConfigError
 from poolbench.train import answer_user_errors
 

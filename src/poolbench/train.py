@@ -13,7 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from poolbench.config import CONF_DIR, run_app
+from poolbench.cli import run_app
+from poolbench.config import CONF_DIR
 
 
 def discard_hydra_only_folder(task_name: str | None) -> None:
