@@ -149,3 +149,36 @@ def test_runs_without_test_acc_are_one_error(tmp_path: Path) -> None:
     assert "summary key test/acc (Accuracy vs cost, Configurations)" in lines[0]
     assert str(sweep_dir) in lines[0]
     assert not list(sweep_dir.glob("wandb_*.json"))  # nothing written
+
+
+def test_sync_command_reaches_the_runs_of_a_sweep_in_parts(tmp_path: Path) -> None:
+    import glob
+
+    import pytest
+
+    from poolbench.dashboard import RunLog, sync_command
+
+    runs = []
+    for part, job in (("seeds_0_1", "0"), ("seeds_0_1", "1"), ("seeds_2", "0")):
+        run_dir = tmp_path / part / job / "wandb" / f"offline-run-{part}-{job}"
+        run_dir.mkdir(parents=True)
+        runs.append(RunLog(run_dir, "", "", "", "", ""))
+    command = sync_command(tmp_path, "", "p", runs)
+    assert command == f"wandb sync --project p {tmp_path}/*/*/wandb/offline-run-*"
+    matched = sorted(glob.glob(command.split()[-1]))
+    assert matched == sorted(str(r.path) for r in runs)
+    one_part = [r for r in runs if "seeds_2" in r.path.parts]
+    assert sync_command(tmp_path / "seeds_2", "me", "p", one_part) == (
+        f"wandb sync --entity me --project p {tmp_path}/seeds_2/*/wandb/offline-run-*"
+    )
+    # Parts left in their default groups (each its folder's name): the fix is named.
+    from poolbench.dashboard import DashboardError, one_value
+
+    for r in runs:
+        r.group = r.path.parts[-4]
+    with pytest.raises(DashboardError) as err:
+        one_value(runs, "group", tmp_path)
+    assert str(err.value) == (
+        f"the W&B runs under {tmp_path} have 2 different groups ['seeds_0_1', 'seeds_2']; pass "
+        "one sweep folder (a sweep run in parts: give every part one logger.wandb.group)"
+    )

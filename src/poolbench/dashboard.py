@@ -141,9 +141,10 @@ def find_runs(sweep_dir: Path) -> list[RunLog]:
 def one_value(runs: list[RunLog], attr: str, sweep_dir: Path) -> str:
     values = sorted({getattr(r, attr) for r in runs})
     if len(values) != 1:
+        parts = " (a sweep run in parts: give every part one logger.wandb.group)"
         raise DashboardError(
             f"the W&B runs under {sweep_dir} have {len(values)} different {attr}s {values}; "
-            "pass one sweep folder"
+            f"pass one sweep folder{parts if attr == 'group' else ''}"
         )
     return values[0]
 
@@ -369,9 +370,12 @@ def has_credentials() -> bool:
         return False
 
 
-def sync_command(sweep_dir: Path, entity: str, project: str) -> str:
+def sync_command(sweep_dir: Path, entity: str, project: str, runs: list[RunLog]) -> str:
     where = (f"--entity {entity} " if entity else "") + f"--project {project}"
-    return f"wandb sync {where} {sweep_dir}/*/wandb/offline-run-*"
+    # <job>/wandb/offline-run-*, or <part>/<job>/wandb/... for a sweep run in parts.
+    depths = sorted({len(r.path.relative_to(sweep_dir).parts) - 2 for r in runs}) or [1]
+    globs = " ".join(f"{sweep_dir}/{'*/' * d}wandb/offline-run-*" for d in depths)
+    return f"wandb sync {where} {globs}"
 
 
 def dashboard(
@@ -406,7 +410,7 @@ def dashboard(
         "project": project,
         "runs": len(runs),
         "keys_checked": checked,
-        "sync": sync_command(sweep_dir, entity, project),
+        "sync": sync_command(sweep_dir, entity, project, runs),
     }
     if not online:
         (sweep_dir / WORKSPACE_FILE).write_text(json.dumps(workspace_spec, indent=1) + "\n")
