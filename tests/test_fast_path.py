@@ -50,6 +50,35 @@ def test_stacks_hold_the_same_batches_in_the_same_order() -> None:
     assert [tuple(s[0].shape[:2]) for s in limited] == [(3, 8), (2, 8)] and len(limited) == 2
 
 
+def test_a_resumed_loader_goes_on_with_the_epochs_next_batch() -> None:
+    # What Lightning saves in a checkpoint inside an epoch (interrupted.ckpt) and hands back on
+    # resuming: the epoch's next items are those an uninterrupted loader would have given.
+    whole = list(loader(3))
+    first = loader(3)
+    it = iter(first)
+    next(it)  # one stack of 3 batches of 8 has trained
+    state = first.state_dict()
+    assert state == {"epoch": 0, "images": 24, "stack": 3}
+    resumed = loader(3)
+    resumed.load_state_dict(state)
+    rest = list(resumed)
+    assert [tuple(s[1].shape) for s in rest] == [(3, 8), (1, 2)]
+    for (x, y), (wx, wy) in zip(rest, whole[1:], strict=True):
+        assert torch.equal(x, wx) and torch.equal(y, wy)
+    assert resumed.state_dict() == {"epoch": 0, "images": 50, "stack": 3}
+    assert len(list(resumed)) == 3  # a resume applies to one epoch, once
+    later = loader(3)
+    later.load_state_dict(state)
+    later.sampler.set_epoch(1)  # a checkpoint from an earlier epoch skips nothing
+    assert len(list(later)) == 3
+    eager = loader(1)  # Lightning's count is of items: stacks there, batches here
+    eager.load_state_dict(state)
+    with pytest.raises(ConfigError, match="taking 3 batch.es. per training step, this run takes 1"):
+        next(iter(eager))
+    eager.load_state_dict({**state, "images": 50})  # a whole epoch, as last.ckpt: nothing left
+    assert list(eager) == []
+
+
 def fake_trainer(device: str = "cpu", world_size: int = 1, precision: str = "32-true"):
     return SimpleNamespace(
         world_size=world_size,
@@ -206,12 +235,50 @@ def test_a_failed_capture_goes_on_eagerly(
         assert fell_back["metrics"][key] == pytest.approx(eager["metrics"][key], abs=1e-6), key
 
 
-def test_stacks_stop_at_max_steps(tmp_path: Path) -> None:
-    results, _ = fit(tmp_path, "capped", [*STACKED, "trainer.max_steps=7"])
-    ckpt = torch.load(
-        tmp_path / "capped/checkpoints/last.ckpt", map_location="cpu", weights_only=True
-    )
-    assert ckpt["global_step"] == 7 and results["status"] == "ok"
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, list, list[int]]]:
+    """Eager and stacked runs that max_steps=7 stops inside the second epoch's first stack of 3
+    (5 steps an epoch: 4 full batches of 128 and 28 images): results, what the CSV logger got,
+    and the images EpochTimer counted per epoch."""
+    from poolbench.callbacks import EpochTimer
+
+    tmp_path = tmp_path_factory.mktemp("capped")
+    timers: list[EpochTimer] = []
+    init = EpochTimer.__init__
+
+    def keep(self: EpochTimer) -> None:
+        init(self)
+        timers.append(self)
+
+    runs = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(EpochTimer, "__init__", keep)
+        for name, extra in (("eager", []), ("stacked", STACKED)):
+            results, logged = fit(tmp_path, name, [*extra, "trainer.max_steps=7"])
+            ckpt = torch.load(tmp_path / name / "checkpoints/last.ckpt", weights_only=True)
+            assert ckpt["global_step"] == 7 and results["status"] == "ok", name
+            runs[name] = results, logged, timers[-1].images_per_epoch
+    return runs
+
+
+def test_max_steps_inside_a_stack_logs_at_the_eager_step(capped: dict) -> None:
+    (eager, eager_log, _), (stacked, stacked_log, _) = capped["eager"], capped["stacked"]
+    assert stacked["fast_path"] == {"stack": 3, "cuda_graph": False}
+    for key in ("train/acc", "test/acc", "test/loss"):
+        assert stacked["metrics"][key] == pytest.approx(eager["metrics"][key], abs=1e-6), key
+
+    def epoch_steps(logged: list) -> list[int]:
+        return [step for step, names in logged if "train/acc" in names]
+
+    # the epochs' last optimizer steps, 5 and 7, on Lightning's 0-based axis; test after them
+    assert epoch_steps(eager_log) == epoch_steps(stacked_log) == [4, 6]
+    assert stacked_log[-1][0] == eager_log[-1][0] == 7 and "test/acc" in stacked_log[-1][1]
+    assert stacked_log == eager_log
+
+
+def test_epoch_timer_counts_only_the_images_a_cut_stack_trained_on(capped: dict) -> None:
+    # 540 images in the first epoch; in the second, 2 steps of 128 where the stack held 3
+    assert capped["eager"][2] == capped["stacked"][2] == [540, 2 * 128]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")

@@ -1,5 +1,6 @@
 """Interruptions, resumption, reproducibility and secrets: nothing computed is lost or leaked."""
 
+import csv
 import os
 import signal
 import subprocess
@@ -138,6 +139,91 @@ def test_sigterm_then_resume_latest_matches_an_uninterrupted_run(
         assert final["metrics"][key] == pytest.approx(reference["metrics"][key], abs=1e-6), key
     # The dashboard shows one continuous run: the resumed job reuses the interrupted W&B run.
     assert final["wandb_run_id"] == interrupted["wandb_run_id"]
+
+
+def csv_rows(run_dir: Path) -> list[dict[str, float]]:
+    rows = csv.DictReader((run_dir / "csv/metrics.csv").open())
+    return [{k: float(v) for k, v in r.items() if v} for r in rows]
+
+
+# 5 optimizer steps an epoch (4 batches of 128 and 28 images): on the fast path, stacks of 3
+# steps, then 1, then the short batch
+@pytest.mark.parametrize(
+    "fast, stopped_at",
+    [([], 7), (["fast.enabled=true", "fast.stack=3"], 8)],
+    ids=["eager", "stacked"],
+)
+def test_sigterm_then_resume_from_interrupted_ckpt_matches_an_uninterrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: list[str], stopped_at: int
+) -> None:
+    """interrupted.ckpt, written inside an epoch, resumes with that epoch's next batch: the
+    same training, logged at the same steps, as a run never interrupted (but for the
+    interrupted epoch's train averages)."""
+    from poolbench.module import PoolNetModule
+
+    def job(name: str, *extra: str) -> Path:
+        overrides = [*FAST, "trainer=cpu", "trainer.max_epochs=3", "data.augment=true", "seed=3"]
+        overrides += ["logger=csv", "trainer.log_every_n_steps=3", *fast, *extra]
+        train(make_cfg(overrides, tmp_path / name, cache=tmp_path / "cache"))
+        return tmp_path / name
+
+    full = job("full")
+
+    def sigterm_from_step_7(self: PoolNetModule, *args: object) -> None:
+        if self.global_step >= 7 and not self.trainer.received_sigterm:
+            # Lightning's handler (without one this process would die) stops the run after this
+            # training step, a stack on the fast path, as a cluster's SIGTERM would
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with monkeypatch.context() as m:
+        m.setattr(PoolNetModule, "on_train_batch_end", sigterm_from_step_7)
+        with pytest.raises(SystemExit) as stopped:
+            job("interrupted")
+    assert stopped.value.code == 143
+    assert read_results(tmp_path / "interrupted")["status"] == "interrupted"
+    saved_path = tmp_path / "interrupted/checkpoints/interrupted.ckpt"
+    saved = load(saved_path)
+    assert saved["global_step"] == stopped_at  # in the second epoch, 2 or 3 steps in
+    # the train loader's place, as Lightning saved it: the epoch's images trained on
+    position = {"epoch": 1, "images": (stopped_at - 5) * 128, "stack": 3 if fast else 1}
+    assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [position]
+
+    began = time.perf_counter()
+    resumed = job("resumed", f"ckpt_path={saved_path}")
+    resume_seconds = time.perf_counter() - began
+    a, b = load(full / "checkpoints/last.ckpt"), load(resumed / "checkpoints/last.ckpt")
+    assert a["global_step"] == b["global_step"] == 15
+    for key, weights in a["state_dict"].items():
+        assert torch.equal(weights, b["state_dict"][key]), key
+    ra, rb = read_results(full)["metrics"], read_results(resumed)["metrics"]
+    for key in ("val/acc", "val/acc_best", "test/acc", "test/loss", "train/acc"):
+        assert rb[key] == pytest.approx(ra[key], abs=1e-6), key
+    # What the loggers got from the resumed run is what they got from the uninterrupted one
+    # after the same step, but for one gap: the interrupted epoch's train/acc and
+    # train/loss_epoch average only the batches trained after resuming (checkpoints keep no
+    # epoch averages: neither Lightning's nor torchmetrics' train_acc).
+    after = [r for r in csv_rows(full) if r["step"] >= stopped_at]
+    got = csv_rows(resumed)
+    assert [sorted(r) for r in got] == [sorted(r) for r in after]
+    gaps = []
+    for want, row in zip(after, got, strict=True):
+        for key, value in row.items():
+            if key.startswith("time/"):  # seconds: checked below
+                continue
+            if row.get("epoch") == 1 and key in ("train/acc", "train/loss_epoch"):
+                gaps.append(key)
+                assert value != pytest.approx(want[key], abs=1e-6), key
+            else:
+                assert value == pytest.approx(want[key], abs=1e-6), (row["step"], key)
+    assert sorted(gaps) == ["train/acc", "train/loss_epoch"]
+    # The resumed epoch is timed from the resume, over the images it trained on after it.
+    timed = [r for r in got if "time/epoch_s" in r]
+    assert [r["epoch"] for r in timed] == [1, 2]
+    assert 0 < timed[0]["time/epoch_s"] < resume_seconds
+    images = (9 - stopped_at) * 128 + 28  # the rest of the epoch's 4 batches of 128, then 28
+    throughput = timed[0]["time/train_img_per_s"]
+    assert throughput * timed[0]["time/epoch_s"] == pytest.approx(images, rel=1e-4)
 
 
 def test_resume_latest_without_an_earlier_run_says_so(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -15,6 +16,7 @@ class EpochTimer(L.Callback):
 
     def __init__(self) -> None:
         self.epoch_seconds: list[float] = []
+        self.images_per_epoch: list[int] = []  # trained on, per epoch: what throughput counts
         self.startup_seconds: float | None = None
         self._start = 0.0
         self._images = 0
@@ -27,6 +29,11 @@ class EpochTimer(L.Callback):
 
             self.startup_seconds = time.time() - poolbench.IMPORTED_AT
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A run resumed inside an epoch goes on without on_train_epoch_start: that epoch is
+        # timed (and its images counted) from here, not from 0.
+        self.on_train_epoch_start(trainer, pl_module)
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start, self._images = time.perf_counter(), 0
 
@@ -38,11 +45,15 @@ class EpochTimer(L.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        self._images += batch[1].numel()  # a stack of batches on the fast path
+        # A stack of batches on the fast path: its training_step says how many it trained on,
+        # fewer where max_steps cut it short.
+        images = outputs.get("images") if isinstance(outputs, Mapping) else None
+        self._images += batch[1].numel() if images is None else images
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         seconds = time.perf_counter() - self._start
         self.epoch_seconds.append(seconds)
+        self.images_per_epoch.append(self._images)
         # Throughput summed over ranks: every rank sees its own shard.
         pl_module.log("time/epoch_s", seconds)
         pl_module.log("time/train_img_per_s", self._images * trainer.world_size / seconds)

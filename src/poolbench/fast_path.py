@@ -134,6 +134,13 @@ def align_validation_step(trainer: Any) -> None:
         trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step - 1
 
 
+def align_epoch_end_step(trainer: Any) -> None:
+    # Epoch metrics (and test, after fit) log at the eager path's step: a stack crossing a
+    # logging step leaves Lightning's count at that step. Validation realigns it; an epoch with
+    # none after its last stack (max_steps cut it short, check_val_every_n_epoch) needs this.
+    trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step
+
+
 def advance_step_counters(trainer: Any, steps: int, old: int) -> None:
     """Count `steps` optimizer steps in Lightning's loop, as its own optimizer wrapper would:
     `global_step` (max_steps, checkpoints, the logger's step axis) stays the optimizer's count.

@@ -17,6 +17,7 @@ from poolbench.errors import NonFiniteLossError, UserError
 from poolbench.fast_path import (
     FastPlan,
     StackedSteps,
+    align_epoch_end_step,
     align_validation_step,
     optimizer_kwargs,
     optimizer_steps,
@@ -123,7 +124,15 @@ class PoolNetModule(L.LightningModule):
         if self.hparams.model.get("compile") and self.net._compiled_call_impl is None:
             self.net.compile()
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
+    def on_train_start(self) -> None:
+        # A run resumed mid-epoch hands the train loader its saved position (state_dict in
+        # loader.py). Lightning does that only for a loader built after the checkpoint is read;
+        # configure_optimizers builds it before (estimated_stepping_batches; Lightning #20550).
+        self.trainer.fit_loop._load_combined_loader_states()
+
+    def training_step(
+        self, batch: tuple[Tensor, Tensor], batch_idx: int
+    ) -> Tensor | dict[str, int]:
         if self.stacked is not None:
             return self._stacked_training_step(*batch)
         x, y = batch
@@ -135,10 +144,11 @@ class PoolNetModule(L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         return loss
 
-    def _stacked_training_step(self, x: Tensor, y: Tensor) -> None:
+    def _stacked_training_step(self, x: Tensor, y: Tensor) -> dict[str, int]:
         loss, images = self.stacked.run(x, y)
         self._check_finite(loss)  # once per stack: the stack's only read back to the host
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=images)
+        return {"images": images}  # fewer than the stack's where max_steps cut it (EpochTimer)
 
     def _check_finite(self, loss: Tensor) -> None:
         if not torch.isfinite(loss):
@@ -148,6 +158,8 @@ class PoolNetModule(L.LightningModule):
             )
 
     def on_train_epoch_end(self) -> None:
+        if self.stacked is not None:
+            align_epoch_end_step(self.trainer)
         acc = self.stacked.epoch_accuracy() if self.stacked is not None else self.train_acc
         if acc is not None:
             self.log("train/acc", acc, prog_bar=True)

@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
+from poolbench.errors import ConfigError
+
 
 class EpochSampler:
     """Seeded shuffle per epoch, sharded across DDP ranks, yielding index batches.
@@ -144,6 +146,8 @@ class InMemoryLoader:
         # stack > 1: items are (k, b, c, h, w) stacks of k full batches (the fast path's several
         # optimizer steps per training_step); the epoch's short last batch comes alone, (1, r, ...).
         self.stack, self.max_batches = stack, max_batches
+        self._position = (0, 0)  # (epoch, images handed out in it): what checkpoints save
+        self._resume: dict[str, int] | None = None
 
     def batches(self) -> int:
         """Batches (optimizer steps, in training) per epoch, whatever the stacking."""
@@ -160,16 +164,53 @@ class InMemoryLoader:
         return min(self.sampler.count(), self.batches() * self.sampler.batch_size)
 
     def _generator(self) -> torch.Generator:
-        """Augmentation seeded per (seed, epoch, rank): a run resumed at an epoch boundary sees
-        exactly the crops and flips an uninterrupted run would have seen."""
+        """Augmentation seeded per (seed, epoch, rank): a resumed run sees exactly the crops
+        and flips an uninterrupted run would have seen."""
         s = self.sampler
         return self._gen.manual_seed((self.seed * 1_000_003 + s.epoch) * 1_009 + s.rank)
 
+    def state_dict(self) -> dict[str, int]:
+        """The epoch and how many of its images were handed out. Lightning saves this in
+        checkpoints and hands it back on resuming (PoolNetModule.on_train_start), so a run
+        resumed inside an epoch (interrupted.ckpt) goes on with that epoch's next batch."""
+        epoch, images = self._position
+        return {"epoch": epoch, "images": images, "stack": self.stack}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = state
+
+    def _resumed_images(self, epoch: int) -> int:
+        """Images of `epoch` handed out before the checkpoint this run resumed from."""
+        state, self._resume = self._resume, None
+        if state is None or state["epoch"] != epoch:
+            return 0
+        if state["stack"] != self.stack and state["images"] < self._images():
+            # Lightning counts the epoch's finished items, stacks or batches, and would end
+            # the resumed epoch at the wrong one.
+            raise ConfigError(
+                f"the checkpoint was saved inside an epoch by a run taking {state['stack']} "
+                f"batch(es) per training step, this run takes {self.stack}: resume it with the "
+                "same fast.enabled and fast.stack, or from a checkpoint at an epoch's end"
+            )
+        return state["images"]
+
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        epoch = self.sampler.epoch
+        skip = self._resumed_images(epoch)
+        self._position = (epoch, skip)
         order = self.sampler.indices().to(self.store.device)
-        # Crops and flips drawn for the whole epoch, then cut: stacking changes no image.
-        starts = self.store.starts(order, self._generator())[: self._images()]
-        labels = self.labels[order[: self._images()]]
+        # Crops and flips drawn for the whole epoch, then cut: stacking (or resuming) changes no
+        # image.
+        starts = self.store.starts(order, self._generator())[skip : self._images()]
+        labels = self.labels[order[skip : self._images()]]
+        for x, y in self._items(starts, labels):
+            # Counted when handed out: Lightning saves between steps (its checkpoints, SIGTERM),
+            # when the item has trained. After an exception inside a step (where Ctrl-C mostly
+            # lands) Lightning would train it again; the resumed epoch skips it instead.
+            self._position = (epoch, self._position[1] + y.numel())
+            yield x, y
+
+    def _items(self, starts: Tensor, labels: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
         bs = self.sampler.batch_size
         if self.stack == 1:
             for i in range(0, len(starts), bs):
