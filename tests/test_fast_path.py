@@ -56,25 +56,38 @@ def test_a_resumed_loader_goes_on_with_the_epochs_next_batch() -> None:
     whole = list(loader(3))
     first = loader(3)
     it = iter(first)
-    next(it)  # one stack of 3 batches of 8 has trained
+    next(it)  # handed out: not trained yet (an exception inside the step, Ctrl-C, stops here)
+    assert first.state_dict() == {"epoch": 0, "images": 0, "stack": 3}
+    first.trained(24)  # the stack of 3 batches of 8 has trained (PoolNetModule says so)
     state = first.state_dict()
     assert state == {"epoch": 0, "images": 24, "stack": 3}
     resumed = loader(3)
     resumed.load_state_dict(state)
+    assert resumed.state_dict() == state  # saved again before it ran: the same place
     rest = list(resumed)
     assert [tuple(s[1].shape) for s in rest] == [(3, 8), (1, 2)]
     for (x, y), (wx, wy) in zip(rest, whole[1:], strict=True):
         assert torch.equal(x, wx) and torch.equal(y, wy)
+    resumed.trained(24)
+    resumed.trained(2)
     assert resumed.state_dict() == {"epoch": 0, "images": 50, "stack": 3}
     assert len(list(resumed)) == 3  # a resume applies to one epoch, once
     later = loader(3)
     later.load_state_dict(state)
     later.sampler.set_epoch(1)  # a checkpoint from an earlier epoch skips nothing
     assert len(list(later)) == 3
-    eager = loader(1)  # Lightning's count is of items: stacks there, batches here
-    eager.load_state_dict(state)
-    with pytest.raises(ConfigError, match="taking 3 batch.es. per training step, this run takes 1"):
-        next(iter(eager))
+    # Lightning's count is of items: stacks there, batches here. Either way round it is an
+    # error, and the checkpoint's place stays (a crash checkpoint written then keeps it).
+    for saved_stack, stack in ((3, 1), (1, 3)):
+        other = loader(stack)
+        other.load_state_dict({**state, "stack": saved_stack})
+        with pytest.raises(
+            ConfigError,
+            match=f"taking {saved_stack} batch.es. per training step, this run takes {stack}:",
+        ):
+            next(iter(other))
+        assert other.state_dict() == {**state, "stack": saved_stack}
+    eager = loader(1)
     eager.load_state_dict({**state, "images": 50})  # a whole epoch, as last.ckpt: nothing left
     assert list(eager) == []
 
@@ -250,11 +263,13 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, li
         init(self)
         timers.append(self)
 
-    runs = {}
+    runs: dict = {"folder": tmp_path}
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(EpochTimer, "__init__", keep)
         for name, extra in (("eager", []), ("stacked", STACKED)):
+            before = len(timers)
             results, logged = fit(tmp_path, name, [*extra, "trainer.max_steps=7"])
+            assert len(timers) == before + 1, name  # this run's own timer
             ckpt = torch.load(tmp_path / name / "checkpoints/last.ckpt", weights_only=True)
             assert ckpt["global_step"] == 7 and results["status"] == "ok", name
             runs[name] = results, logged, timers[-1].images_per_epoch
@@ -279,6 +294,40 @@ def test_max_steps_inside_a_stack_logs_at_the_eager_step(capped: dict) -> None:
 def test_epoch_timer_counts_only_the_images_a_cut_stack_trained_on(capped: dict) -> None:
     # 540 images in the first epoch; in the second, 2 steps of 128 where the stack held 3
     assert capped["eager"][2] == capped["stacked"][2] == [540, 2 * 128]
+
+
+def test_resuming_inside_an_epoch_with_another_stack_is_refused_before_fit(
+    capped: dict, tmp_path: Path
+) -> None:
+    from poolbench.experiment import train
+    from poolbench.fast_path import check_resume
+
+    # max_steps stopped the stacked run 2 steps into its second epoch's first stack of 3
+    inside = capped["folder"] / "stacked/checkpoints/last.ckpt"
+    loop = torch.load(inside, weights_only=True)["loops"]["fit_loop"]
+    assert loop["epoch_loop.batch_progress"]["is_last_batch"] is False
+    assert loop["state_dict"]["combined_loader"] == [{"epoch": 1, "images": 256, "stack": 3}]
+    check_resume(str(inside), 3)  # the same stack: goes on
+    message = (
+        "the checkpoint was saved inside an epoch by a run taking 3 batch(es) per training "
+        "step, this run takes 1: resume it with the same fast.enabled and fast.stack, or from "
+        "a checkpoint at an epoch's end"
+    )
+    with pytest.raises(ConfigError) as err:
+        check_resume(str(inside), 1)
+    assert str(err.value) == message
+    # Through a run: refused before fit, so no checkpoint (nor crash checkpoint) is written.
+    cfg = make_cfg([*FAST, "trainer=cpu", "logger=csv", f"ckpt_path={inside}"], tmp_path / "run")
+    with pytest.raises(ConfigError) as err:
+        train(cfg)
+    assert str(err.value) == message
+    assert not list((tmp_path / "run").rglob("*.ckpt"))
+    # The same checkpoint marked as written at its epoch's end goes on with any stack.
+    whole = tmp_path / "whole.ckpt"
+    ckpt = torch.load(inside, weights_only=True)
+    ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["is_last_batch"] = True
+    torch.save(ckpt, whole)
+    check_resume(str(whole), 1)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")

@@ -148,17 +148,19 @@ def csv_rows(run_dir: Path) -> list[dict[str, float]]:
 
 # 5 optimizer steps an epoch (4 batches of 128 and 28 images): on the fast path, stacks of 3
 # steps, then 1, then the short batch
+@pytest.mark.parametrize("how", ["sigterm", "ctrl_c"])
 @pytest.mark.parametrize(
     "fast, stopped_at",
     [([], 7), (["fast.enabled=true", "fast.stack=3"], 8)],
     ids=["eager", "stacked"],
 )
-def test_sigterm_then_resume_from_interrupted_ckpt_matches_an_uninterrupted_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: list[str], stopped_at: int
+def test_interrupt_then_resume_from_interrupted_ckpt_matches_an_uninterrupted_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: list[str], stopped_at: int, how: str
 ) -> None:
-    """interrupted.ckpt, written inside an epoch, resumes with that epoch's next batch: the
-    same training, logged at the same steps, as a run never interrupted (but for the
-    interrupted epoch's train averages)."""
+    """interrupted.ckpt, written inside an epoch, resumes with that epoch's next untrained
+    batch: the same training, logged at the same steps, as a run never interrupted (but for
+    the interrupted epoch's train averages). A SIGTERM stops between steps; Ctrl-C mostly lands
+    inside one, whose batch has then not trained."""
     from poolbench.module import PoolNetModule
 
     def job(name: str, *extra: str) -> Path:
@@ -168,19 +170,33 @@ def test_sigterm_then_resume_from_interrupted_ckpt_matches_an_uninterrupted_run(
         return tmp_path / name
 
     full = job("full")
+    batch_end, training_step = PoolNetModule.on_train_batch_end, PoolNetModule.training_step
 
     def sigterm_from_step_7(self: PoolNetModule, *args: object) -> None:
+        batch_end(self, *args)
         if self.global_step >= 7 and not self.trainer.received_sigterm:
             # Lightning's handler (without one this process would die) stops the run after this
             # training step, a stack on the fast path, as a cluster's SIGTERM would
             assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
             os.kill(os.getpid(), signal.SIGTERM)
 
+    def ctrl_c_in_step_7(self: PoolNetModule, *args: object) -> object:
+        if self.global_step >= 7:  # before this step (or stack) trains anything
+            raise KeyboardInterrupt
+        return training_step(self, *args)
+
+    sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores SIGINT once it caught one
     with monkeypatch.context() as m:
-        m.setattr(PoolNetModule, "on_train_batch_end", sigterm_from_step_7)
-        with pytest.raises(SystemExit) as stopped:
-            job("interrupted")
-    assert stopped.value.code == 143
+        if how == "sigterm":
+            m.setattr(PoolNetModule, "on_train_batch_end", sigterm_from_step_7)
+        else:
+            m.setattr(PoolNetModule, "training_step", ctrl_c_in_step_7)
+        try:
+            with pytest.raises(SystemExit) as stopped:
+                job("interrupted")
+        finally:
+            signal.signal(signal.SIGINT, sigint)
+    assert stopped.value.code == (143 if how == "sigterm" else 1)
     assert read_results(tmp_path / "interrupted")["status"] == "interrupted"
     saved_path = tmp_path / "interrupted/checkpoints/interrupted.ckpt"
     saved = load(saved_path)
@@ -212,8 +228,8 @@ def test_sigterm_then_resume_from_interrupted_ckpt_matches_an_uninterrupted_run(
             if key.startswith("time/"):  # seconds: checked below
                 continue
             if row.get("epoch") == 1 and key in ("train/acc", "train/loss_epoch"):
-                gaps.append(key)
-                assert value != pytest.approx(want[key], abs=1e-6), key
+                gaps.append(key)  # averages of fewer batches: any value in range
+                assert 0 <= value <= (1 if key == "train/acc" else 10), key
             else:
                 assert value == pytest.approx(want[key], abs=1e-6), (row["step"], key)
     assert sorted(gaps) == ["train/acc", "train/loss_epoch"]

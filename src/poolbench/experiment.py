@@ -185,6 +185,7 @@ def fit_and_test(
             trainer.world_size,
         )
         fast = fast_path.apply(cfg, trainer, module, datamodule)
+        fast_path.check_resume(cfg.ckpt_path, fast.stack)
         record.fast_path = {"stack": fast.stack, "cuda_graph": fast.cuda_graph}
         log.info(
             "fast path: %s",

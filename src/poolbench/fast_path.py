@@ -11,12 +11,14 @@ import inspect
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from poolbench.data.loader import stack_mismatch
 from poolbench.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,23 @@ def apply(cfg: Any, trainer: Any, module: Any, datamodule: Any) -> FastPlan:
         module.use_fast_path(fast, cfg.data.batch_size)
         datamodule.train_stack = fast.stack
     return fast
+
+
+def check_resume(ckpt_path: str | None, stack: int) -> None:
+    """A checkpoint written inside an epoch (interrupted.ckpt) resumes only with the stack it was
+    written with (loader.py): said before fit starts, not at its first batch."""
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        return  # Lightning's own error names it
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception:
+        return  # not readable here: Lightning's own error names it
+    loop = ckpt.get("loops", {}).get("fit_loop", {})
+    if loop.get("epoch_loop.batch_progress", {}).get("is_last_batch", True):
+        return  # written at an epoch's end: any stack goes on from there
+    for state in loop.get("state_dict", {}).get("combined_loader") or []:
+        if isinstance(state, dict) and state.get("stack", stack) != stack:
+            raise ConfigError(stack_mismatch(state["stack"], stack))
 
 
 def align_validation_step(trainer: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -124,11 +125,29 @@ class PoolNetModule(L.LightningModule):
         if self.hparams.model.get("compile") and self.net._compiled_call_impl is None:
             self.net.compile()
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Saved inside a step (an exception there: Ctrl-C), that step had not trained.
+        progress = checkpoint.get("loops", {}).get("fit_loop", {})
+        total = progress.get("epoch_loop.batch_progress", {}).get("total", {})
+        self._saved_inside_a_step = total.get("started", 0) > total.get("processed", 0)
+
     def on_train_start(self) -> None:
         # A run resumed mid-epoch hands the train loader its saved position (state_dict in
         # loader.py). Lightning does that only for a loader built after the checkpoint is read;
         # configure_optimizers builds it before (estimated_stepping_batches; Lightning #20550).
         self.trainer.fit_loop._load_combined_loader_states()
+        if getattr(self, "_saved_inside_a_step", False):
+            # Lightning counts the logging step on as if the checkpoint were written after that
+            # step's end: the resumed run would log every step-level metric one step late.
+            self.trainer.fit_loop.epoch_loop._batches_that_stepped -= 1
+            self._saved_inside_a_step = False
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # The loader's place in the epoch, which checkpoints save, moves on once a step trained.
+        loader = self.trainer.train_dataloader
+        if hasattr(loader, "trained"):
+            images = outputs.get("images") if isinstance(outputs, Mapping) else None
+            loader.trained(batch[1].numel() if images is None else images)
 
     def training_step(
         self, batch: tuple[Tensor, Tensor], batch_idx: int

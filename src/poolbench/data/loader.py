@@ -11,6 +11,14 @@ from torch import Tensor
 from poolbench.errors import ConfigError
 
 
+def stack_mismatch(saved: int, now: int) -> str:
+    return (
+        f"the checkpoint was saved inside an epoch by a run taking {saved} batch(es) per "
+        f"training step, this run takes {now}: resume it with the same fast.enabled and "
+        "fast.stack, or from a checkpoint at an epoch's end"
+    )
+
+
 class EpochSampler:
     """Seeded shuffle per epoch, sharded across DDP ranks, yielding index batches.
 
@@ -146,8 +154,8 @@ class InMemoryLoader:
         # stack > 1: items are (k, b, c, h, w) stacks of k full batches (the fast path's several
         # optimizer steps per training_step); the epoch's short last batch comes alone, (1, r, ...).
         self.stack, self.max_batches = stack, max_batches
-        self._position = (0, 0)  # (epoch, images handed out in it): what checkpoints save
-        self._resume: dict[str, int] | None = None
+        self._position = (0, 0)  # (epoch, images trained on in it): what checkpoints save
+        self._resume: dict[str, int] | None = None  # a checkpoint's place, until iterated
 
     def batches(self) -> int:
         """Batches (optimizer steps, in training) per epoch, whatever the stacking."""
@@ -170,28 +178,35 @@ class InMemoryLoader:
         return self._gen.manual_seed((self.seed * 1_000_003 + s.epoch) * 1_009 + s.rank)
 
     def state_dict(self) -> dict[str, int]:
-        """The epoch and how many of its images were handed out. Lightning saves this in
+        """The epoch and how many of its images were trained on. Lightning saves this in
         checkpoints and hands it back on resuming (PoolNetModule.on_train_start), so a run
         resumed inside an epoch (interrupted.ckpt) goes on with that epoch's next batch."""
+        if self._resume is not None:  # resumed, not iterated yet: the checkpoint's place holds
+            return dict(self._resume)
         epoch, images = self._position
         return {"epoch": epoch, "images": images, "stack": self.stack}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        self._resume = state
+        self._resume = dict(state)
+
+    def trained(self, images: int) -> None:
+        """A training step has finished on `images` of this epoch's (PoolNetModule calls it).
+        Counted here, not when handed out: a step stopped by an exception (Ctrl-C) has not
+        trained, and a stack cut by max_steps trained only part of its batches."""
+        epoch, done = self._position
+        self._position = (epoch, done + images)
 
     def _resumed_images(self, epoch: int) -> int:
-        """Images of `epoch` handed out before the checkpoint this run resumed from."""
-        state, self._resume = self._resume, None
+        """Images of `epoch` trained on before the checkpoint this run resumed from."""
+        state = self._resume
         if state is None or state["epoch"] != epoch:
+            self._resume = None
             return 0
         if state["stack"] != self.stack and state["images"] < self._images():
             # Lightning counts the epoch's finished items, stacks or batches, and would end
-            # the resumed epoch at the wrong one.
-            raise ConfigError(
-                f"the checkpoint was saved inside an epoch by a run taking {state['stack']} "
-                f"batch(es) per training step, this run takes {self.stack}: resume it with the "
-                "same fast.enabled and fast.stack, or from a checkpoint at an epoch's end"
-            )
+            # the resumed epoch at the wrong one. The checkpoint's place stays for the next try.
+            raise ConfigError(stack_mismatch(state["stack"], self.stack))
+        self._resume = None
         return state["images"]
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
@@ -203,12 +218,7 @@ class InMemoryLoader:
         # image.
         starts = self.store.starts(order, self._generator())[skip : self._images()]
         labels = self.labels[order[skip : self._images()]]
-        for x, y in self._items(starts, labels):
-            # Counted when handed out: Lightning saves between steps (its checkpoints, SIGTERM),
-            # when the item has trained. After an exception inside a step (where Ctrl-C mostly
-            # lands) Lightning would train it again; the resumed epoch skips it instead.
-            self._position = (epoch, self._position[1] + y.numel())
-            yield x, y
+        yield from self._items(starts, labels)
 
     def _items(self, starts: Tensor, labels: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
         bs = self.sampler.batch_size
