@@ -65,6 +65,7 @@ FAST_IN_SLOW_MODULES = {
     "test_joblib_gpus_sizes_n_jobs",
     "test_a_dead_workers_slot_is_taken_over",
     "test_sync_command_reaches_the_runs_of_a_sweep_in_parts",
+    "test_curves_colour_pools_as_the_scatter_and_style_variants",
 }
 SLOW_TESTS = {
     "test_report_claims": {"test_results_doc_from_a_sweep_in_two_parts"},

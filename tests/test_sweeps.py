@@ -49,8 +49,11 @@ def check_pictures(sweep_dir: Path, results: list[dict]) -> None:
         for r in results
     }
     assert set(drawn) == set(expected)
+    pool_color = {}
     for point, choices in expected.items():  # colour by pool, marker by head
-        assert to_rgba(drawn[point][0]) == to_rgba(f"C{pools.index(choices['pool'])}")
+        pool_color.setdefault(choices["pool"], to_rgba(drawn[point][0]))
+        assert to_rgba(drawn[point][0]) == pool_color[choices["pool"]]
+    assert len(set(pool_color.values())) == len(pools)
     markers = {expected[p]["head"]: m for p, (_, m) in drawn.items()}
     assert len(set(markers.values())) == len(markers) == 2
     blank = plot_scatter([dict(r, test_acc=[]) for r in rows], sweep_dir / "blank.png")
@@ -68,7 +71,7 @@ def check_pictures(sweep_dir: Path, results: list[dict]) -> None:
             lines[line.get_label()] = line.get_xydata().tolist()
             panel_of[line.get_label()] = ax.get_title()
             pool = line.get_label().split("/")[1]
-            assert to_rgba(line.get_color()) == to_rgba(f"C{pools.index(pool)}")
+            assert to_rgba(line.get_color()) == pool_color[pool]  # as in the scatter plot
     assert {label: f"head={label.split('/')[0]}" for label in lines} == panel_of
     expected_curves = {}
     for job, r in zip(sorted(p for p in sweep_dir.iterdir() if p.is_dir()), results, strict=True):
@@ -279,3 +282,39 @@ def test_sweep_cost_adds_device_hours_per_accelerator(tmp_path: Path) -> None:
     cost = sweep_cost([first, later])
     assert cost["wall_clock_s"] == 2400 and cost["parts"] == 2
     assert cost_line(cost).startswith("Sweep cost: 2 jobs in 40.0 min wall-clock over 2 parts (3 ")
+    # Two parts at once on two hosts (0-1800 s and 600-2400 s): 2400 s, not 3600.
+    other = job(600, 1800, "cuda", 1, "b")
+    other.dir = tmp_path / "seeds_2" / "0"
+    assert sweep_cost([first, other])["wall_clock_s"] == 2400
+
+
+def test_curves_colour_pools_as_the_scatter_and_style_variants(tmp_path: Path) -> None:
+    from matplotlib.colors import to_rgba
+
+    from poolbench.report import Job, plot_curves, plot_scatter
+
+    jobs = []
+    for pool, variant, base in (
+        ("max", "lr=0.1", 50),
+        ("max", "lr=0.01", 40),
+        ("avg", "lr=0.1", 30),
+    ):
+        results = {"status": "ok", "choices": {"head": "global", "pool": pool}}
+        jobs.append(Job(tmp_path, results, 0, {}, variant, [(0, base / 100), (1, base / 90)]))
+    fig = plot_curves(jobs, tmp_path / "curves.png")
+    lines = {line.get_label(): line for ax in fig.axes for line in ax.get_lines()}
+    assert sorted(lines) == ["global/avg lr=0.1", "global/max lr=0.01", "global/max lr=0.1"]
+    assert lines["global/max lr=0.1"].get_ydata().tolist() == [50.0, 50 / 0.9]
+    rows = [
+        {"head": "global", "pool": p, "params": 32_862, "test_acc": [0.5]} for p in ("avg", "max")
+    ]
+    scatter = plot_scatter(rows, tmp_path / "scatter.png")
+    scatter_color = {}
+    for container, row in zip(scatter.axes[0].containers, rows, strict=True):
+        scatter_color[row["pool"]] = to_rgba(container.lines[0].get_color())
+    for label, line in lines.items():  # the pool's colour; the variant's line style
+        assert to_rgba(line.get_color()) == scatter_color[label.split("/")[1].split()[0]]
+    assert lines["global/max lr=0.1"].get_linestyle() == lines["global/avg lr=0.1"].get_linestyle()
+    assert lines["global/max lr=0.1"].get_linestyle() != lines["global/max lr=0.01"].get_linestyle()
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["pool=avg", "pool=max", "lr=0.01", "lr=0.1"]

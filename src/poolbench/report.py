@@ -332,8 +332,8 @@ def sweep_cost(jobs: list[Job]) -> dict[str, Any] | None:
     """Wall-clock from the first job's start to the last one's end, jobs per hour, and the
     device-hours the jobs held (a job's seconds x its devices; k jobs sharing a GPU count k
     times), per accelerator. None for results written before jobs recorded their times.
-    A sweep run in parts (several sweep folders under the one reported) counts each part's
-    wall-clock, not the idle time between parts."""
+    A sweep run in parts (several sweep folders under the one reported) counts the time its
+    parts ran, not the idle time between them."""
     parts: dict[Path, list[dict[str, Any]]] = defaultdict(list)
     for j in jobs:
         if {"started_at", "ended_at"} <= j.results.keys():
@@ -341,10 +341,15 @@ def sweep_cost(jobs: list[Job]) -> dict[str, Any] | None:
     if not parts:
         return None
     timed = [r for part in parts.values() for r in part]
-    wall = sum(
-        max(r["ended_at"] for r in part) - min(r["started_at"] for r in part)
+    # Parts that ran at the same time (two machines) count once: the union of their spans.
+    spans = sorted(
+        (min(r["started_at"] for r in part), max(r["ended_at"] for r in part))
         for part in parts.values()
     )
+    wall, reach = 0.0, float("-inf")
+    for start, end in spans:
+        wall += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
     hours: dict[str, float] = {}
     for r in timed:
         device = r.get("device") or {}
@@ -412,6 +417,13 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
     return "\n".join(lines)
 
 
+def pool_colors(pools: list[str]) -> dict[str, Any]:
+    """One colour per pool, the same in both pictures (tab10, repeating past ten pools)."""
+    import matplotlib
+
+    return {p: matplotlib.colormaps["tab10"](i % 10) for i, p in enumerate(sorted(pools))}
+
+
 def plot_scatter(rows: list[dict[str, Any]], path: Path) -> Any:
     """Writes the picture and returns its (closed) Figure, whose artists hold what was drawn."""
     import matplotlib
@@ -420,8 +432,7 @@ def plot_scatter(rows: list[dict[str, Any]], path: Path) -> Any:
     import matplotlib.pyplot as plt
 
     markers = dict(zip(sorted({r["head"] for r in rows}), "osD^vP*Xh<>", strict=False))
-    pools = sorted({r["pool"] for r in rows})
-    colors = {p: plt.cm.tab10(i) for i, p in enumerate(pools)}
+    colors = pool_colors(list({r["pool"] for r in rows}))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
         if not r["test_acc"] or not r["params"]:
@@ -469,9 +480,9 @@ def plot_curves(jobs: list[Job], path: Path) -> Any:
         for epoch, acc in j.curve:
             curves[config_key(j)][epoch].append(acc)
     heads = sorted({head for head, _, _ in curves}) or [""]
-    lines = sorted({(pool, variant) for _, pool, variant in curves})
-    colors = {key: plt.cm.tab10(i % 10) for i, key in enumerate(lines)}
-    styles = {key: ("-", "--", ":")[i // 10 % 3] for i, key in enumerate(lines)}
+    colors = pool_colors(list({config_key(j)[1] for j in jobs}))  # as in the scatter plot
+    variants = sorted({variant for _, _, variant in curves})
+    styles = {v: ("-", "--", ":", "-.")[i % 4] for i, v in enumerate(variants)}
     cols = 2 if len(heads) == 4 else min(len(heads), 3)
     rows = math.ceil(len(heads) / cols)
     fig, axes = plt.subplots(
@@ -485,8 +496,8 @@ def plot_curves(jobs: list[Job], path: Path) -> Any:
             [100 * statistics.fmean(by_epoch[e]) for e in epochs],
             marker="o",
             markersize=3,
-            color=colors[pool, variant],
-            linestyle=styles[pool, variant],
+            color=colors[pool],
+            linestyle=styles[variant],
             label=f"{head}/{pool}" + (f" {variant}" if variant else ""),
         )
     for head, ax in panels.items():
@@ -502,12 +513,13 @@ def plot_curves(jobs: list[Job], path: Path) -> Any:
     for ax in axes[:, 0]:
         ax.set_ylabel("val accuracy (%)")
     fig.suptitle("validation accuracy per epoch (mean over seeds)")
-    if curves:  # one legend for all panels: the pools
-        handles = [
-            plt.Line2D([], [], color=colors[k], linestyle=styles[k], marker="o", markersize=3)
-            for k in lines
-        ]
-        names = [f"pool={pool}" + (f" {variant}" if variant else "") for pool, variant in lines]
+    if curves:  # one legend for all panels: pools by colour, variants by line style
+        drawn = sorted({pool for _, pool, _ in curves})
+        handles = [plt.Line2D([], [], color=colors[p], marker="o", markersize=3) for p in drawn]
+        names = [f"pool={p}" for p in drawn]
+        if len(variants) > 1:
+            handles += [plt.Line2D([], [], color="gray", linestyle=styles[v]) for v in variants]
+            names += variants
         fig.legend(handles, names, loc="center right", fontsize=8)
     fig.tight_layout(rect=(0, 0, 1 - 1.6 / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=120)
