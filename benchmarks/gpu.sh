@@ -94,7 +94,7 @@ if [ "$part" = full ]; then
   grid=$RUNS/heads_x_pools
   step "sweep=heads_x_pools seed=$seeds x $EPOCHS epochs, placement.jobs_per_gpu=$jobs, then the report"
   start=$(date +%s)
-  timeout ${GRID_TIMEOUT:-560} $PY train.py -m sweep=heads_x_pools "seed=$seeds" \
+  timeout ${GRID_TIMEOUT:-480} $PY train.py -m sweep=heads_x_pools "seed=$seeds" \
     hydra/launcher=joblib_gpus "placement.jobs_per_gpu=$jobs" "${COMMON[@]}" \
     trainer.max_epochs=$EPOCHS "hydra.sweep.dir=$grid/seeds_${seeds//,/_}" >"$OUT/sweep.log" 2>&1
   echo "sweep rc $?"

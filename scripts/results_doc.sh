@@ -7,7 +7,8 @@
 #                                               folder of parts, e.g. from benchmarks/gpu.sh full);
 #                                               WALL=seconds from command to report, if measured;
 #                                               NOTE=a line on how that sweep was run
-# JOBS_PER_GPU=12 jobs share each GPU at once (placement.jobs_per_gpu). DOC=another page to write.
+# JOBS_PER_GPU=12 jobs share each GPU at once (placement.jobs_per_gpu). DOC=another page to write;
+# RUNS_DIR=the sweep's folder (default outputs/docs/heads_x_pools, emptied first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/cifar10-jpg}
@@ -22,12 +23,12 @@ SWEEP_CMD=(train.py -m sweep=heads_x_pools "seed=$SEEDS" hydra/launcher=joblib_g
 
 if [ -z "${SWEEP_DIR:-}" ]; then
   # 90 jobs x 20 epochs would take days on a CPU: say so before starting them.
-  if ! $PY -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
+  if ! $PY -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
     echo "error: scripts/results_doc.sh runs 90 jobs x $EPOCHS epochs and needs a CUDA GPU;" \
       "on this machine pass SWEEP_DIR=<a finished sweep folder> to write the doc alone" >&2
     exit 2
   fi
-  SWEEP_DIR=outputs/docs/heads_x_pools
+  SWEEP_DIR=${RUNS_DIR:-outputs/docs/heads_x_pools}
   rm -rf "$SWEEP_DIR"
   start=$(date +%s)
   $PY "${SWEEP_CMD[@]}" "hydra.sweep.dir=$SWEEP_DIR"

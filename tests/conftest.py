@@ -100,6 +100,7 @@ CI_MODULES = {"test_benchmark", "test_cifar_real", "test_ddp", "test_ray"}
 CI_TESTS = {
     "test_faults": {
         "test_sigterm_then_resume_latest_matches_an_uninterrupted_run",
+        "test_interrupt_then_resume_from_interrupted_ckpt_matches_an_uninterrupted_run",
         "test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted",
         "test_same_seed_twice_gives_identical_metrics",
     },

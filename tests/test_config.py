@@ -124,12 +124,17 @@ def test_named_sweeps_launch_the_readme_grids(tmp_path: Path) -> None:
     assert len(full) == 90
     assert sorted(full)[0] == ["head=avg", "pool=avg", "seed=0"]
     readme = (Path(__file__).parents[1] / "README.md").read_text()
+    # README's sweep lines say how many jobs each command launches: what Hydra computes.
     counted = {
-        line.split("#")[0].split()[-1]: line.split()[-2]
+        line.split("#")[0].strip(): int(line.split()[-2])
         for line in readme.splitlines()
         if line.startswith("python train.py -m sweep=") and line.endswith(" jobs")
     }
-    assert counted == {"seed=0,1,2": "90", "sweep=heads_x_pools": "30", "sweep=lecture_grid": "36"}
+    assert counted == {
+        "python train.py -m sweep=lecture_grid": len(lecture),
+        "python train.py -m sweep=heads_x_pools": len(grid),
+        "python train.py -m sweep=heads_x_pools seed=0,1,2": len(full),
+    }
     seeds = jobs(make_cfg(["sweep=seed_nets"], tmp_path))
     assert len(seeds) == 6  # the lecture's two networks x 3 seeds
     totals = set()

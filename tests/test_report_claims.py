@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_command
 from scipy import stats
 
 from poolbench.report import claims, comparison_line, comparisons, find_jobs, report, summarize
+
+RESULTS_DOC = Path(__file__).parents[1] / "scripts" / "results_doc.sh"
 
 PARAMS = {  # what the nets really count (README): max/avg share a count, stride adds 5,168
     ("flatten", "max"): 270_942,
@@ -186,7 +189,6 @@ def test_report_states_the_claims_before_the_comparisons(tmp_path: Path) -> None
 
 
 def test_results_doc_from_a_sweep_in_two_parts(tmp_path: Path) -> None:
-    import subprocess
     import sys
 
     root = tmp_path / "heads_x_pools"
@@ -212,11 +214,8 @@ def test_results_doc_from_a_sweep_in_two_parts(tmp_path: Path) -> None:
         results |= {"fast_path": {"stack": 16, "cuda_graph": True}}
         f.write_text(json.dumps(results))
     doc = tmp_path / "docs" / "results.md"
-    env = {"PATH": "/usr/bin:/bin", "SWEEP_DIR": str(root), "DOC": str(doc), "WALL": "200"}
-    script = Path(__file__).parents[1] / "scripts" / "results_doc.sh"
-    out = subprocess.run(
-        ["bash", str(script)], env={**env, "PY": sys.executable}, capture_output=True, text=True
-    )
+    env = {"SWEEP_DIR": str(root), "DOC": str(doc), "WALL": "200", "NOTE": "", "PY": sys.executable}
+    out = run_command(["bash", str(RESULTS_DOC)], env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     text = doc.read_text()
     intro = " ".join(text.split("\n\n")[1].split())
@@ -245,22 +244,43 @@ def test_results_doc_from_a_sweep_in_two_parts(tmp_path: Path) -> None:
     assert png == (root / "accuracy_vs_params.png").read_bytes()
 
 
-def test_results_doc_without_a_gpu_says_so_before_any_job(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    import torch
-
-    if torch.cuda.is_available():  # there it would start the 90-job sweep
-        pytest.skip("this machine has a GPU")
-    doc = tmp_path / "results.md"
-    script = Path(__file__).parents[1] / "scripts" / "results_doc.sh"
-    out = subprocess.run(
-        ["bash", str(script), str(tmp_path / "data")],
-        env={"PATH": "/usr/bin:/bin", "PY": sys.executable, "DOC": str(doc)},
-        capture_output=True,
-        text=True,
+def fake_python(tmp_path: Path, gpu: bool) -> tuple[Path, Path]:
+    """A stand-in for python that records its calls and answers the script's GPU probe."""
+    calls = tmp_path / "calls.txt"
+    stub = tmp_path / "python"
+    stub.write_text(
+        "#!/bin/bash\n"
+        f'echo "$*" >> {calls}\n'
+        f'case "$*" in *torch.cuda.is_available*) exit {0 if gpu else 1};; esac\n'
     )
+    stub.chmod(0o755)
+    return stub, calls
+
+
+def test_results_doc_without_a_gpu_says_so_before_any_job(tmp_path: Path) -> None:
+    stub, calls = fake_python(tmp_path, gpu=False)
+    doc = tmp_path / "results.md"
+    env = {"PY": str(stub), "DOC": str(doc), "SWEEP_DIR": "", "RUNS_DIR": str(tmp_path / "runs")}
+    out = run_command(["bash", str(RESULTS_DOC), str(tmp_path / "data")], env=env, timeout=60)
     assert out.returncode == 2
     assert out.stderr.startswith("error: scripts/results_doc.sh runs 90 jobs x 20 epochs and needs")
     assert "pass SWEEP_DIR=" in out.stderr and not doc.exists()
+    assert len(calls.read_text().splitlines()) == 1  # the probe, and no job
+
+
+def test_results_doc_on_a_gpu_runs_the_full_grid_then_the_doc(tmp_path: Path) -> None:
+    stub, calls = fake_python(tmp_path, gpu=True)
+    runs, doc = tmp_path / "runs", tmp_path / "results.md"
+    (runs / "old").mkdir(parents=True)  # a previous sweep's folder is emptied first
+    env = {"PY": str(stub), "DOC": str(doc), "SWEEP_DIR": "", "RUNS_DIR": str(runs)}
+    out = run_command(["bash", str(RESULTS_DOC), "/data/cifar"], env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = calls.read_text().splitlines()
+    assert lines[1] == (
+        "train.py -m sweep=heads_x_pools seed=0,1,2 hydra/launcher=joblib_gpus "
+        "placement.jobs_per_gpu=12 data=folder data.root=/data/cifar trainer.max_epochs=20 "
+        f"trainer.enable_progress_bar=false hydra.sweep.dir={runs}"
+    )
+    assert lines[2] == f"scripts/report.py {runs}"
+    assert lines[-1].startswith(f"scripts/report.py {runs} --doc {doc} --preface ")
+    assert not (runs / "old").exists()
