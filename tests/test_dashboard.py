@@ -167,6 +167,10 @@ def test_sync_command_reaches_the_runs_of_a_sweep_in_parts(tmp_path: Path) -> No
     assert command == f"wandb sync --project p {tmp_path}/*/*/wandb/offline-run-*"
     matched = sorted(glob.glob(command.split()[-1]))
     assert matched == sorted(str(r.path) for r in runs)
+    spaced = tmp_path / "my grid"  # a folder name with a space stays one shell word
+    (spaced / "0" / "wandb" / "offline-run-x").mkdir(parents=True)
+    run = RunLog(spaced / "0" / "wandb" / "offline-run-x", "", "", "", "", "")
+    assert sync_command(spaced, "", "p", [run]).endswith(f"'{spaced}'/*/wandb/offline-run-*")
     one_part = [r for r in runs if "seeds_2" in r.path.parts]
     assert sync_command(tmp_path / "seeds_2", "me", "p", one_part) == (
         f"wandb sync --entity me --project p {tmp_path}/seeds_2/*/wandb/offline-run-*"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -374,7 +375,7 @@ def sync_command(sweep_dir: Path, entity: str, project: str, runs: list[RunLog])
     where = (f"--entity {entity} " if entity else "") + f"--project {project}"
     # <job>/wandb/offline-run-*, or <part>/<job>/wandb/... for a sweep run in parts.
     depths = sorted({len(r.path.relative_to(sweep_dir).parts) - 2 for r in runs}) or [1]
-    globs = " ".join(f"{sweep_dir}/{'*/' * d}wandb/offline-run-*" for d in depths)
+    globs = " ".join(f"{shlex.quote(str(sweep_dir))}/{'*/' * d}wandb/offline-run-*" for d in depths)
     return f"wandb sync {where} {globs}"
 
 
