@@ -232,6 +232,9 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
     def start(cmd: list[str], **kwargs: Any) -> subprocess.Popen:
         kwargs.setdefault("cwd", ROOT)
         kwargs.setdefault("env", {**os.environ, "WANDB_SILENT": "true"})
+        # A test run started in the background (nohup, `&`) ignores SIGINT, and so would the job:
+        # it gets Ctrl-C's default back, as a job started from a terminal has.
+        kwargs.setdefault("preexec_fn", lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         proc = subprocess.Popen(cmd, start_new_session=True, **kwargs)
         procs.append(proc)
         return proc
