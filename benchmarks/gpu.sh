@@ -42,11 +42,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__)"
 nproc
 
-if [ "$part" = fast ]; then
+warm_cache() {  # decode CIFAR-10 once, before parallel jobs would each decode it
   step "decode CIFAR-10 into the cache (one short run)"
   timeout 120 $PY train.py "${COMMON[@]}" trainer.max_epochs=1 trainer.limit_train_batches=2 \
     trainer.limit_val_batches=1 trainer.limit_test_batches=1 task_name=warm >/dev/null 2>&1
   echo "rc $?"
+}
+
+if [ "$part" = fast ]; then
+  warm_cache
   step "tests/test_fast_path.py (the CUDA graph test runs here)"
   timeout 150 $PY -m pytest -q -x -p no:cacheprovider -p no:warnings tests/test_fast_path.py 2>&1 | tail -15
   for head in flatten global; do
@@ -92,6 +96,7 @@ if [ "$part" = full ]; then
   # sweep folder under $RUNS/heads_x_pools; report.py reads every part below it.
   seeds=${SEEDS:-0,1,2} jobs=${JOBS_PER_GPU:-12}
   grid=$RUNS/heads_x_pools
+  [ -d "$grid" ] || warm_cache  # the first part; the second finds the cache
   step "sweep=heads_x_pools seed=$seeds x $EPOCHS epochs, placement.jobs_per_gpu=$jobs, then the report"
   start=$(date +%s)
   timeout ${GRID_TIMEOUT:-480} $PY train.py -m sweep=heads_x_pools "seed=$seeds" \
