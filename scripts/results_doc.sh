@@ -51,6 +51,14 @@ import yaml
 files = sorted(Path(sys.argv[1]).rglob("results.json"))
 runs = [json.loads(p.read_text()) for p in files]
 first = runs[0]
+# The page states one card, one epoch count and one training path for all jobs (all parts).
+for what, value in (("epochs", lambda r: r["epochs"]), ("devices", lambda r: r["device"]["name"]),
+                    ("training paths", lambda r: json.dumps(r.get("fast_path")))):
+    seen = sorted({str(value(r)) for r in runs})
+    if len(seen) > 1:
+        print(f"error: the jobs under {sys.argv[1]} ran with different {what} ({', '.join(seen)});"
+              " pass a folder of one sweep's jobs, run alike", file=sys.stderr)
+        sys.exit(2)
 fast = first.get("fast_path") or {}
 path = (f"stacks of {fast.get('stack')} steps, each a CUDA graph replay"
         if fast.get("cuda_graph") else "eager steps")

@@ -68,7 +68,10 @@ FAST_IN_SLOW_MODULES = {
     "test_curves_colour_pools_as_the_scatter_and_style_variants",
 }
 SLOW_TESTS = {
-    "test_report_claims": {"test_results_doc_from_a_sweep_in_two_parts"},
+    "test_report_claims": {
+        "test_results_doc_from_a_sweep_in_two_parts",
+        "test_results_doc_refuses_parts_run_differently",
+    },
     "test_bad_input": {
         "test_bad_values_are_named_with_a_fix",
         "test_broken_image_folders",

@@ -188,10 +188,8 @@ def test_report_states_the_claims_before_the_comparisons(tmp_path: Path) -> None
     assert f"(-1.00 points, 95% CI {lo:+.2f} to {hi:+.2f}; means over 3 and 3 seeds)" in text
 
 
-def test_results_doc_from_a_sweep_in_two_parts(tmp_path: Path) -> None:
-    import sys
-
-    root = tmp_path / "heads_x_pools"
+def two_part_sweep(root: Path) -> Path:
+    """A GPU sweep of 12 jobs run in two parts: seeds 0 and 1, then seed 2 later."""
     arms = {
         ("flatten", "max"): MAX,
         ("flatten", "avg"): AVG,
@@ -199,7 +197,7 @@ def test_results_doc_from_a_sweep_in_two_parts(tmp_path: Path) -> None:
         ("global", "max"): [0.60, 0.62, 0.61],
     }
     n = 0
-    for (head, pool), accs in arms.items():  # seeds 0 and 1 in one part, seed 2 in a later one
+    for (head, pool), accs in arms.items():
         for seed, acc in enumerate(accs):
             write_job(
                 root / ("seeds_0_1" if seed < 2 else "seeds_2") / str(n), head, pool, seed, acc
@@ -213,6 +211,13 @@ def test_results_doc_from_a_sweep_in_two_parts(tmp_path: Path) -> None:
         results |= {"device": {"name": "NVIDIA H200", "accelerator": "cuda", "host": "h"}}
         results |= {"fast_path": {"stack": 16, "cuda_graph": True}}
         f.write_text(json.dumps(results))
+    return root
+
+
+def test_results_doc_from_a_sweep_in_two_parts(tmp_path: Path) -> None:
+    import sys
+
+    root = two_part_sweep(tmp_path / "heads_x_pools")
     doc = tmp_path / "docs" / "results.md"
     env = {"SWEEP_DIR": str(root), "DOC": str(doc), "WALL": "200", "NOTE": "", "PY": sys.executable}
     out = run_command(["bash", str(RESULTS_DOC)], env=env, timeout=300)
@@ -284,3 +289,20 @@ def test_results_doc_on_a_gpu_runs_the_full_grid_then_the_doc(tmp_path: Path) ->
     assert lines[2] == f"scripts/report.py {runs}"
     assert lines[-1].startswith(f"scripts/report.py {runs} --doc {doc} --preface ")
     assert not (runs / "old").exists()
+
+
+def test_results_doc_refuses_parts_run_differently(tmp_path: Path) -> None:
+    import sys
+
+    root = two_part_sweep(tmp_path / "heads_x_pools")
+    for f in (root / "seeds_2").rglob("results.json"):  # the later part ran 20 epochs
+        f.write_text(json.dumps(json.loads(f.read_text()) | {"epochs": 20}))
+    doc = tmp_path / "results.md"
+    env = {"SWEEP_DIR": str(root), "DOC": str(doc), "WALL": "", "NOTE": "", "PY": sys.executable}
+    out = run_command(["bash", str(RESULTS_DOC)], env=env, timeout=300)
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        f"error: the jobs under {root} ran with different epochs (20, 3); pass a folder of one "
+        "sweep's jobs, run alike"
+    )
+    assert not doc.exists()
