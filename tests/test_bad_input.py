@@ -250,6 +250,15 @@ def test_eval_bad_checkpoints(tmp_path: Path) -> None:
     assert list(cwd.iterdir()) == []
 
 
+def test_train_with_the_default_run_folder_leaves_nothing_behind(tmp_path: Path) -> None:
+    # a value caught inside the job (not by Hydra): outputs/train/<date>/ and its parents go
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    line = one_error_line(run_cli([str(ROOT / "train.py"), "optimizer.lr=-1"], cwd=cwd))
+    assert "optimizer.lr=-1" in line
+    assert list(cwd.iterdir()) == []
+
+
 def test_eval_names_keys_that_disagree_with_the_checkpoint(tmp_path: Path) -> None:
     out = run_cli(
         [

@@ -98,14 +98,6 @@ def record_cost(
         wb.experiment.summary.update(flat)  # flat scalars: W&B scatter/parallel panels use them
 
 
-def discard_if_empty(run_dir: Path) -> None:
-    """A run stopped by bad input leaves no folder behind (Hydra made it before we ran)."""
-    import shutil
-
-    if run_dir.is_dir() and all(p.name in (".hydra", "train.log") for p in run_dir.iterdir()):
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
 def train(cfg: DictConfig) -> float | None:
     from poolbench.errors import UserError
     from poolbench.results import write_results
@@ -123,9 +115,7 @@ def train(cfg: DictConfig) -> float | None:
     except UserError as err:
         if is_multirun():  # the sweep's report lists the job and why it failed
             write_results(run_dir, status="failed", choices=choices, error=str(err))
-        else:
-            discard_if_empty(run_dir)
-        raise
+        raise  # a single run's folder is removed by train.answer_user_errors
     return fit_and_test(cfg, datamodule, module, run_dir, choices, resume_id)
 
 
