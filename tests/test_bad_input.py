@@ -204,6 +204,7 @@ def test_bad_values_are_named_with_a_fix(override: str, message: str, tmp_path: 
         ("empty_class", "holds no images"),
         ("class_missing_in_test", "has no folder for class(es) owl"),
         ("corrupt", "cannot decode image"),
+        ("one_class", "has 1 class (cat); a classifier needs at least 2: one folder per class"),
     ],
 )
 def test_broken_image_folders(breakage: str, message: str, tmp_path: Path) -> None:
@@ -222,10 +223,35 @@ def test_broken_image_folders(breakage: str, message: str, tmp_path: Path) -> No
         write_image(root / "train" / "owl" / "0.jpg", "RGB", (32, 32), 9)
     elif breakage == "corrupt":
         (root / "train" / "dog" / "2.png").write_bytes(b"\x89PNG broken")
+    elif breakage == "one_class":
+        shutil.rmtree(root / "train" / "dog")
+        shutil.rmtree(root / "test" / "dog")
     line = fails(tmp_path, "data=folder", f"data.root={root}")
     assert message in line
     if breakage == "corrupt":
         assert "2.png" in line
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["data.num_classes=1"],
+            "data=synthetic has 1 class (class0); a classifier needs at least 2: "
+            "data.num_classes=2 or more",
+        ),
+        (
+            ["data.n_train=5"],  # round(0.5) = 0 validation images
+            "data.val_fraction=0.1 of 5 training images leaves 5 to train and 0 to validate",
+        ),
+        (["data.n_train=5", "data.val_fraction=0.95"], "leaves 0 to train and 5 to validate"),
+        (["data.n_test=0"], "the test split of data=synthetic holds no images"),
+    ],
+)
+def test_data_too_small_to_train_on(overrides: list[str], message: str, tmp_path: Path) -> None:
+    # before: a whole training run, then a crash in the test metrics (one class), or a tensor
+    # size overflow from the loader (an empty split)
+    assert message in fails(tmp_path, "data=synthetic", *overrides)
 
 
 def test_cifar10_offline_names_three_ways_forward(tmp_path: Path) -> None:

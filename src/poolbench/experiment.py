@@ -143,10 +143,12 @@ def setup(cfg: DictConfig) -> tuple[Any, Any]:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)
     module = build_module(cfg, datamodule.num_classes, datamodule.classes)
-    # Download/decode now, before any logger or output exists, so missing data stops the run
-    # cleanly. Under DDP only local rank 0 does it (Lightning calls it again: a cache hit).
+    # Download/decode and split now, before any logger or output exists, so missing data or an
+    # empty split stops the run cleanly. Under DDP only local rank 0 does it (Lightning calls
+    # both again: a cache hit, and setup returns at once).
     if os.environ.get("LOCAL_RANK", "0") == "0":
         datamodule.prepare_data()
+        datamodule.setup()
     return datamodule, module
 
 

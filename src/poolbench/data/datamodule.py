@@ -35,6 +35,15 @@ class ImageDataModule(L.LightningDataModule):
         self.cfg, self.seed = cfg, seed
         self.source = SOURCES[cfg.source]
         self.classes: list[str] = self.source.classes(cfg)  # cheap: the model needs it first
+        if len(self.classes) < 2:  # caught here, not by a metric after a whole training run
+            folder = cfg.source == "folder"
+            where = f"data.root={cfg.root}" if folder else f"data={cfg.source}"
+            fix = "one folder per class under train/" if folder else "data.num_classes=2 or more"
+            found = f" ({', '.join(self.classes)})" if self.classes else ""
+            raise DataError(
+                f"{where} has {len(self.classes)} class{found}; a classifier needs at least 2: "
+                + fix
+            )
         self.ready = False
         self.train_stack = 1  # batches per training item; the fast path (fast_path.py) raises it
 
@@ -68,6 +77,15 @@ class ImageDataModule(L.LightningDataModule):
             n_val = round(len(perm) * self.cfg.val_fraction)
             self.train = images.train.subset(perm[n_val:])
             self.val = images.train.subset(perm[:n_val])
+            if not 0 < n_val < len(perm):
+                raise DataError(
+                    f"data.val_fraction={self.cfg.val_fraction} of {len(perm)} training images "
+                    f"leaves {len(perm) - n_val} to train and {n_val} to validate; each needs at "
+                    "least one: more images or another data.val_fraction"
+                )
+        for name, split in (("train", self.train), ("val", self.val), ("test", self.test)):
+            if len(split) == 0:
+                raise DataError(f"the {name} split of data={self.cfg.source} holds no images")
         self.ready = True  # the full train tensor is not kept: train and val hold their copies
 
     def _rank(self) -> tuple[int, int]:
