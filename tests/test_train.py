@@ -110,6 +110,31 @@ def test_eval_reproduces_test_accuracy(trained: Path, tmp_path: Path) -> None:
     assert read_results(tmp_path)["status"] == "ok"
 
 
+def test_eval_loss_is_the_mean_over_images_not_over_batches(trained: Path, tmp_path: Path) -> None:
+    import lightning as L
+    import torch
+    from torch.nn import functional as F
+
+    from poolbench.data.datamodule import ImageDataModule
+    from poolbench.module import PoolNetModule
+
+    module = PoolNetModule.load_from_checkpoint(read_results(trained)["best_checkpoint"])
+    dm = ImageDataModule(make_cfg(FAST, tmp_path, cache=tmp_path / "cache").data)
+    trainer = L.Trainer(
+        accelerator="cpu", precision="32-true", logger=False, enable_progress_bar=False
+    )
+    logged = trainer.test(module, datamodule=dm, verbose=False)[0]["test/loss"]
+    dm.setup()
+    with torch.no_grad():
+        losses = F.cross_entropy(
+            module.eval_logits(dm.normalize(dm.test.x)), dm.test.y, reduction="none"
+        )
+    assert len(losses) == 200  # batches of 128 and 72
+    assert logged == pytest.approx(losses.mean().item(), rel=1e-5)
+    per_batch = (losses[:128].mean() + losses[128:].mean()).item() / 2
+    assert abs(per_batch - logged) > 1e-4  # what averaging the batch means would have given
+
+
 def test_cli_flatten_net(tmp_path: Path) -> None:
     out = run_cli(
         [

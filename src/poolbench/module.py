@@ -96,13 +96,17 @@ class PoolNetModule(L.LightningModule):
         tta = self.hparams.tta
         if tta == "none":
             return self(x)
-        logits = (self(x) + self(x.flip(-1))) / 2
+        views = [x, x.flip(-1)]
+        if tta == "flip_translate":
+            h, w = x.shape[-2:]
+            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            shifted = [padded[..., :h, :w], padded[..., 2:, 2:]]  # moved 1 px down-right, up-left
+            views += [*shifted, *(v.flip(-1) for v in shifted)]
+        # One forward for all views: on a GPU these small nets are bound by kernel launches.
+        logits = self(torch.cat(views)).unflatten(0, (len(views), -1))
         if tta == "flip":
-            return logits
-        h, w = x.shape[-2:]
-        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-        shifted = [padded[..., :h, :w], padded[..., 2:, 2:]]  # moved 1 px down-right, up-left
-        return logits / 2 + sum((self(v) + self(v.flip(-1))) / 8 for v in shifted)
+            return logits.mean(0)
+        return (logits[:2].mean(0) + logits[2:].mean(0)) / 2  # the unshifted pair weighs half
 
     def setup(self, stage: str) -> None:
         # Before a checkpoint is restored (Lightning's order), so a resumed run keeps its weights.
@@ -190,7 +194,8 @@ class PoolNetModule(L.LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         logits = self.eval_logits(x)
-        self.val_loss(F.cross_entropy(logits, y))
+        # per image, so a short last batch weighs what its images do
+        self.val_loss(F.cross_entropy(logits, y, reduction="none"))
         self.val_acc(logits, y)
         self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
@@ -204,7 +209,7 @@ class PoolNetModule(L.LightningModule):
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         x, y = batch
         logits = self.eval_logits(x)
-        self.test_loss(F.cross_entropy(logits, y))
+        self.test_loss(F.cross_entropy(logits, y, reduction="none"))
         for metric in (self.test_acc, self.test_class_acc, self.test_confusion):
             metric(logits, y)
         self.log("test/loss", self.test_loss, on_epoch=True)
