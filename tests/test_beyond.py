@@ -75,6 +75,9 @@ def test_embed_writes_vectors_and_knn_accuracy(trained_global: Path, tmp_path: P
         config="embed",
         cache=tmp_path / "cache",
     )
+    # The training run's W&B project, as its saved config names it (not embed's default)
+    (trained_global / ".hydra").mkdir(exist_ok=True)
+    (trained_global / ".hydra/config.yaml").write_text("logger:\n  wandb:\n    project: pooling\n")
     info = embed(cfg)
     emb = np.load(trained_global / "embeddings.npy")
     labels = np.load(trained_global / "labels.npy")
@@ -109,7 +112,7 @@ def test_embed_writes_vectors_and_knn_accuracy(trained_global: Path, tmp_path: P
         ).stdout
     )
     assert summary["summary"]["embed/knn_acc"] == pytest.approx(info["knn_acc"])
-    assert summary["run_id"] == run_id
+    assert summary["run_id"] == run_id and summary["project"] == "pooling"
 
 
 def test_knn_accuracy_on_separable_points() -> None:

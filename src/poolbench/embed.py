@@ -89,16 +89,28 @@ def scatter_figure(points: Tensor, labels: Tensor, classes: list[str], title: st
     return fig
 
 
+def training_wandb(run_dir: Path, cfg: DictConfig) -> dict[str, Any]:
+    """The training run's W&B project and entity (its saved config), where embed's own logger
+    settings could name another project: resuming the id there would start a second run."""
+    from omegaconf import OmegaConf
+
+    saved = run_dir / ".hydra" / "config.yaml"
+    logger = OmegaConf.load(saved).get("logger") if saved.exists() else None
+    node = (logger or {}).get("wandb") or cfg.logger.wandb
+    return {"project": node.get("project"), "entity": node.get("entity")}
+
+
 def log_to_wandb(
     run_dir: Path,
     run_id: str | None,
+    cfg: DictConfig,
     knn: float,
     emb: Tensor,
     labels: Tensor,
     classes: list[str],
     xy: Tensor,
 ) -> None:
-    """Add to the training run's W&B run (same id), so the dashboard shows one run."""
+    """Add to the training run's W&B run (same id and project), so the dashboard shows one run."""
     if run_id is None:
         return
     import wandb
@@ -108,9 +120,9 @@ def log_to_wandb(
     run = wandb.init(
         id=run_id,
         resume="allow",
-        project="poolbench",
+        **training_wandb(run_dir, cfg),
         dir=str(run_dir),
-        mode="offline" if wandb_offline(None) else None,
+        mode="offline" if wandb_offline(cfg.logger.wandb.get("offline")) else None,
     )
     keep = torch.randperm(len(emb), generator=torch.Generator().manual_seed(0))[:1000]
     table = wandb.Table(columns=["class", "label", "pc1", "pc2", "embedding"])
@@ -190,7 +202,7 @@ def embed(cfg: DictConfig) -> dict[str, Any]:
         run_id = results.get("wandb_run_id")
         write_json(results_file, results)
     if cfg.get("logger") and "wandb" in cfg.logger:
-        log_to_wandb(run_dir, run_id, knn, emb, split.y, dm.classes, xy)
+        log_to_wandb(run_dir, run_id, cfg, knn, emb, split.y, dm.classes, xy)
     print(
         f"embed/knn_acc {knn:.4f} ({cfg.knn_k}-NN, cosine, {cfg.split} split, {emb.shape[1]} "
         f"features); wrote embeddings.npy, labels.npy, classes.json, embeddings_2d.png in {run_dir}"
