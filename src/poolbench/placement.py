@@ -38,12 +38,17 @@ def visible_gpus() -> list[str]:
 
 
 def gpu_ids(gpus: int | None) -> list[str]:
-    """`placement.gpus`: null = every visible GPU; N = the first N, or N logical ids where the
-    machine has fewer (a CPU machine then still spreads its jobs, as the tests check)."""
+    """`placement.gpus`: null = every visible GPU; N = the first N (all there are, where the
+    machine has fewer); N logical ids on a machine without GPUs, so a CPU machine still spreads
+    its jobs, as the tests check."""
     ids = visible_gpus()
     if gpus is None:
         return ids
-    return ids[:gpus] if len(ids) >= gpus else [str(i) for i in range(gpus)]
+    if not ids:
+        return [str(i) for i in range(gpus)]
+    if len(ids) < gpus:
+        log.warning("placement.gpus=%d, but only GPUs %s are visible: using those", gpus, ids)
+    return ids[:gpus]
 
 
 def parallel_jobs(jobs_per_gpu: int, gpus: int | None = None) -> int:
