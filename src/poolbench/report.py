@@ -153,12 +153,10 @@ def welch_ci(a: list[float], b: list[float], level: float = 0.95) -> tuple[float
     from scipy import stats  # here, so that importing the report stays light
 
     diff = 100 * (statistics.fmean(a) - statistics.fmean(b))
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    if va + vb == 0:  # identical seeds on both arms: df is 0/0, the interval a point
+    if statistics.variance(a) + statistics.variance(b) == 0:  # identical seeds: df is 0/0
         return diff, diff
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = 100 * float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(va + vb)
-    return diff - half, diff + half
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
+    return 100 * float(ci.low), 100 * float(ci.high)
 
 
 def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
