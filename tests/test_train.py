@@ -110,7 +110,7 @@ def test_eval_reproduces_test_accuracy(trained: Path, tmp_path: Path) -> None:
     assert read_results(tmp_path)["status"] == "ok"
 
 
-def test_eval_loss_is_the_mean_over_images_not_over_batches(trained: Path, tmp_path: Path) -> None:
+def test_eval_loss_and_class_accuracy_from_a_full_pass(trained: Path, tmp_path: Path) -> None:
     import lightning as L
     import torch
     from torch.nn import functional as F
@@ -123,12 +123,18 @@ def test_eval_loss_is_the_mean_over_images_not_over_batches(trained: Path, tmp_p
     trainer = L.Trainer(
         accelerator="cpu", precision="32-true", logger=False, enable_progress_bar=False
     )
-    logged = trainer.test(module, datamodule=dm, verbose=False)[0]["test/loss"]
+    metrics = trainer.test(module, datamodule=dm, verbose=False)[0]
+    logged = metrics["test/loss"]
     dm.setup()
     with torch.no_grad():
-        losses = F.cross_entropy(
-            module.eval_logits(dm.normalize(dm.test.x)), dm.test.y, reduction="none"
-        )
+        logits = module.eval_logits(dm.normalize(dm.test.x))
+    losses = F.cross_entropy(logits, dm.test.y, reduction="none")
+    # and each class's accuracy, under its name
+    right = logits.argmax(1) == dm.test.y
+    for k in range(10):
+        expected = right[dm.test.y == k].float().mean().item()
+        assert metrics[f"test/acc_class/class{k}"] == pytest.approx(expected), k
+    assert len([k for k in metrics if k.startswith("test/acc_class/")]) == 10
     assert len(losses) == 200  # batches of 128 and 72
     assert logged == pytest.approx(losses.mean().item(), rel=1e-5)
     per_batch = (losses[:128].mean() + losses[128:].mean()).item() / 2

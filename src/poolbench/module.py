@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.nn import functional as F
 from torchmetrics import ConfusionMatrix, MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.wrappers import ClasswiseWrapper
 
 from poolbench.config import upgrade_node
 from poolbench.errors import NonFiniteLossError, UserError
@@ -72,7 +73,9 @@ class PoolNetModule(L.LightningModule):
         self.train_acc = MulticlassAccuracy(**acc, average="micro")
         self.val_acc = MulticlassAccuracy(**acc, average="micro")
         self.test_acc = MulticlassAccuracy(**acc, average="micro")
-        self.test_class_acc = MulticlassAccuracy(**acc, average=None)
+        self.test_class_acc = ClasswiseWrapper(
+            MulticlassAccuracy(**acc, average=None), self.classes, prefix="test/acc_class/"
+        )
         self.test_confusion = ConfusionMatrix("multiclass", **acc)
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
@@ -211,14 +214,13 @@ class PoolNetModule(L.LightningModule):
         logits = self.eval_logits(x)
         self.test_loss(F.cross_entropy(logits, y, reduction="none"))
         for metric in (self.test_acc, self.test_class_acc, self.test_confusion):
-            metric(logits, y)
+            metric.update(logits, y)  # computed once, at the epoch's end
         self.log("test/loss", self.test_loss, on_epoch=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
         return {"logits": logits}  # ReviewImages keeps each class's most confident mistakes
 
     def on_test_epoch_end(self) -> None:
-        for name, acc in zip(self.classes, self.test_class_acc.compute(), strict=True):
-            self.log(f"test/acc_class/{name}", acc)
+        self.log_dict(self.test_class_acc.compute())
         self.confusion = self.test_confusion.compute().cpu()
         self.test_class_acc.reset()
         self.test_confusion.reset()
