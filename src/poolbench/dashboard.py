@@ -23,19 +23,6 @@ from poolbench.errors import DashboardError, answered
 WORKSPACE_FILE = "wandb_workspace.json"
 REPORT_FILE = "wandb_report.json"
 
-# Same colours as the offline accuracy_vs_params.png (matplotlib's tab10 over the sorted pools).
-TAB10 = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-]
 COST_KEYS = ["params/total", "flops/forward"]
 # W&B gets train/loss per step and per epoch (Lightning: train/loss_step, train/loss_epoch).
 CURVE_KEYS = ["val/acc", "train/loss_epoch"]
@@ -153,9 +140,11 @@ def one_value(runs: list[RunLog], attr: str, sweep_dir: Path) -> str:
 # ---- the workspace and report, as wandb-workspaces objects ----
 
 
-def pool_colors(runs: list[RunLog]) -> dict[str, str]:
-    pools = sorted({str(r.config.get("pool")) for r in runs})
-    return {p: TAB10[i % len(TAB10)] for i, p in enumerate(pools)}
+def run_pool_colors(runs: list[RunLog]) -> dict[str, str]:
+    # the offline pictures' colours (plotting.py), so a pool looks the same in both
+    from poolbench.plotting import pool_colors
+
+    return pool_colors(list({str(r.config.get("pool")) for r in runs}))
 
 
 def class_keys(runs: list[RunLog]) -> list[str]:
@@ -205,7 +194,7 @@ def build_workspace(runs: list[RunLog], entity: str, project: str, group: str, n
     import wandb_workspaces.reports.v2 as wr
     import wandb_workspaces.workspaces as ws
 
-    colors = pool_colors(runs)
+    colors = run_pool_colors(runs)
     pairs = sorted({(str(r.config.get("head")), str(r.config.get("pool"))) for r in runs})
     sections = [
         ws.Section(name="Accuracy vs cost", panels=cost_panels(), is_open=True),

@@ -63,10 +63,9 @@ def pca_2d(x: Tensor) -> Tensor:
 
 
 def scatter_figure(points: Tensor, labels: Tensor, classes: list[str], title: str) -> Any:
-    import matplotlib
+    from poolbench.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     keep = torch.randperm(len(points), generator=torch.Generator().manual_seed(0))[:5000]
     fig, ax = plt.subplots(figsize=(7, 6))

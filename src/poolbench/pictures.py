@@ -11,14 +11,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from poolbench.plotting import pyplot
 
 
 def sample_photo(path: str | Path | None = None, size: int = 224) -> Tensor:
@@ -44,7 +37,7 @@ def pool_image(img: Tensor, mode: str, kernel: int) -> Tensor:
 
 
 def pooling_figure(img: Tensor, pools: list[tuple[str, int]]) -> Any:
-    plt = _plt()
+    plt = pyplot()
     panels = [
         ("original", img),
         *((f"{m}-pooled, {k}x{k}", pool_image(img, m, k)) for m, k in pools),
@@ -90,7 +83,7 @@ def activations_figure(net: torch.nn.Module, images: Tensor, titles: list[str]) 
     """A row per image: the input, the first channels after each block's downsampling, and
     the vector the head hands to the classifier. One panel per layer, so each layer has one
     colour scale shared by all images and the maps compare across them."""
-    plt = _plt()
+    plt = pyplot()
     net.eval()
     feats = net.features(images)
     embeds = net.head(feats).float().cpu()

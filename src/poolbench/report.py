@@ -415,19 +415,11 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
     return "\n".join(lines)
 
 
-def pool_colors(pools: list[str]) -> dict[str, Any]:
-    """One colour per pool, the same in both pictures (tab10, repeating past ten pools)."""
-    import matplotlib
-
-    return {p: matplotlib.colormaps["tab10"](i % 10) for i, p in enumerate(sorted(pools))}
-
-
 def plot_scatter(rows: list[dict[str, Any]], path: Path) -> Any:
     """Writes the picture and returns its (closed) Figure, whose artists hold what was drawn."""
-    import matplotlib
+    from poolbench.plotting import pool_colors, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     markers = dict(zip(sorted({r["head"] for r in rows}), "osD^vP*Xh<>", strict=False))
     colors = pool_colors(list({r["pool"] for r in rows}))
@@ -465,11 +457,11 @@ def plot_curves(jobs: list[Job], path: Path) -> Any:
     """Writes the picture and returns its (closed) Figure: one panel per head, one labelled line
     per pool (and variant) in it, coloured as in the scatter plot, so a 30-config grid stays
     readable."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+
+    from poolbench.plotting import pool_colors, pyplot
+
+    plt = pyplot()
 
     curves: dict[tuple[str, str, str], dict[int, list[float]]] = defaultdict(
         lambda: defaultdict(list)

@@ -14,19 +14,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from poolbench.plotting import pyplot
+
 log = logging.getLogger(__name__)
 DPI = 100
 # misclassified.png layout, in pixels: margin, title band, label band above each tile, row gap
 PAD, TOP, LABEL_H, ROW_GAP = 8, 26, 30, 4
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 @dataclass
@@ -83,7 +76,7 @@ def _display(img: Tensor) -> np.ndarray:
 
 
 def confusion_figure(matrix: Tensor, classes: list[str]) -> Any:
-    plt = _plt()
+    plt = pyplot()
     n = len(classes)
     fig, ax = plt.subplots(figsize=(1.2 + 0.55 * n, 1.0 + 0.5 * n))
     rates = matrix.float() / matrix.sum(1, keepdim=True).clamp_min(1)
@@ -144,7 +137,7 @@ def misclassified_image(m: Mistakes, classes: list[str], per_class: int) -> Any:
 def save_figure(fig: Any, path: Path) -> Path:
     if hasattr(fig, "savefig"):
         fig.savefig(path, dpi=DPI)
-        _plt().close(fig)
+        pyplot().close(fig)
     else:  # a PIL image
         fig.save(path)
     return path
