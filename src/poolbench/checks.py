@@ -40,9 +40,12 @@ def validate(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key) is not None:
             _positive_int(key, OmegaConf.select(cfg, key))
     _positive_number("optimizer.lr", cfg.optimizer.lr)
+    from poolbench.models.whitening import INITS
+
     init = OmegaConf.select(cfg, "model.init", default="default")
-    if init not in ("default", "whiten"):
-        raise ConfigError(f"model.init={init!r} is unknown; choose model.init=default or whiten")
+    if init not in INITS:
+        choices = " or ".join(INITS)
+        raise ConfigError(f"model.init={init!r} is unknown; choose model.init={choices}")
     tta = OmegaConf.select(cfg, "data.tta", default="none")
     if tta not in TTAS:
         raise ConfigError(f"data.tta={tta!r} is unknown; choose data.tta={' or '.join(TTAS)}")

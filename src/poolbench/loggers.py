@@ -42,8 +42,7 @@ def build_loggers(
             )
             if resume_id:  # continue the earlier run: same id, W&B appends to it
                 node = OmegaConf.merge(node, {"id": resume_id})
-            # One process (rank zero) owns the W&B run; other ranks get a dummy experiment.
-            Path(node.save_dir).mkdir(parents=True, exist_ok=True)
+            Path(node.save_dir).mkdir(parents=True, exist_ok=True)  # else W&B picks a temp folder
         loggers.append(instantiate(node))
     return loggers
 

@@ -67,8 +67,6 @@ def sweep_group() -> str | None:
 
 def limit_threads() -> None:
     """Parallel local jobs (joblib launcher) share the cores: jobs x threads <= cores."""
-    import os
-
     import torch
 
     hc = HydraConfig.get()

@@ -112,7 +112,8 @@ def cache_key(cfg: Any) -> dict[str, Any]:
     for split in ("train", "val", "test"):
         d = root / split
         if d.is_dir():
-            stamps[split] = [(e.name, e.stat().st_mtime_ns) for e in os.scandir(d) if e.is_dir()]
+            dirs = (e for e in os.scandir(d) if e.is_dir())  # sorted: scandir's order varies
+            stamps[split] = sorted((e.name, e.stat().st_mtime_ns) for e in dirs)
     return {"root": str(root.resolve()), "size": cfg.image_size, "stamps": stamps}
 
 

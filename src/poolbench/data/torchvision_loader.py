@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -13,7 +14,7 @@ from poolbench.data.tensors import Split
 class PILImages(Dataset):
     """Like torchvision's CIFAR10: HWC uint8 arrays, one PIL image per item, then transforms."""
 
-    def __init__(self, split: Split, transform) -> None:  # noqa: ANN001
+    def __init__(self, split: Split, transform: Callable[[Any], Tensor]) -> None:
         self.images = split.x.permute(0, 2, 3, 1).numpy()
         self.labels = split.y.tolist()
         self.transform = transform
@@ -27,9 +28,9 @@ class PILImages(Dataset):
         return self.transform(Image.fromarray(self.images[i])), self.labels[i]
 
 
-def make_transform(  # noqa: ANN201
+def make_transform(
     size: int, augment: bool, mean: Sequence[float], std: Sequence[float], padding: int = 4
-):
+) -> Callable[[Any], Tensor]:
     from torchvision import transforms as T
 
     steps = [T.RandomCrop(size, padding=padding), T.RandomHorizontalFlip()] if augment else []
