@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -153,12 +152,9 @@ class PoolNetModule(L.LightningModule):
         # The loader's place in the epoch, which checkpoints save, moves on once a step trained.
         loader = self.trainer.train_dataloader
         if hasattr(loader, "trained"):
-            images = outputs.get("images") if isinstance(outputs, Mapping) else None
-            loader.trained(batch[1].numel() if images is None else images)
+            loader.trained(outputs["images"])
 
-    def training_step(
-        self, batch: tuple[Tensor, Tensor], batch_idx: int
-    ) -> Tensor | dict[str, int]:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Any]:
         if self.stacked is not None:
             return self._stacked_training_step(*batch)
         x, y = batch
@@ -168,7 +164,7 @@ class PoolNetModule(L.LightningModule):
             self._check_finite(loss)
         self.train_acc.update(logits, y)  # logged at epoch end: each self.log has a Python cost
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-        return loss
+        return {"loss": loss, "images": len(y)}  # what trained: the loader's place, EpochTimer
 
     def _stacked_training_step(self, x: Tensor, y: Tensor) -> dict[str, int]:
         loss, images = self.stacked.run(x, y)
