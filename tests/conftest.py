@@ -66,6 +66,7 @@ FAST_IN_SLOW_MODULES = {
     "test_a_dead_workers_slot_is_taken_over",
     "test_sync_command_reaches_the_runs_of_a_sweep_in_parts",
     "test_curves_colour_pools_as_the_scatter_and_style_variants",
+    "test_store_on_device_chooses_the_store_device_without_a_gpu",
 }
 SLOW_TESTS = {
     "test_report_claims": {

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -269,7 +271,29 @@ def test_store_on_device_false_keeps_images_in_host_memory(tmp_path: Path, devic
         assert loader.store.data.device.type == store_type
         x, y = next(iter(loader))
         assert x.device.type == device and y.device.type == device  # batches: training device
-    # (On a CPU-only machine both stores are host memory; the GPU case tells them apart.)
+    # (On a CPU-only machine both stores are host memory; the meta test below tells them apart.)
+
+
+def test_store_on_device_chooses_the_store_device_without_a_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The choice itself, on any machine: "meta" is a device that is not the CPU. The real loader
+    cannot run there (it seeds a Generator on the store's device), so a stand-in records what
+    the data module hands it."""
+    import poolbench.data.datamodule as datamodule
+
+    def record(store: Any, labels: Any, sampler: Any, normalize: Any, **kw: Any) -> Any:
+        return SimpleNamespace(store=store, device=kw["device"])
+
+    monkeypatch.setattr(datamodule, "InMemoryLoader", record)
+    for on_device, store_type in ((True, "meta"), (False, "cpu")):
+        cfg = make_cfg([*FAST, f"data.store_on_device={on_device}"], tmp_path, cache=tmp_path)
+        dm = datamodule.ImageDataModule(cfg.data, device="meta")
+        dm.prepare_data()
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        assert loader.store.data.device.type == store_type
+        assert loader.device.type == "meta"  # batches still go to the training device
 
 
 # ---------------------------------------------------------------------------------------------
