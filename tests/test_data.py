@@ -106,6 +106,16 @@ def test_folder_reads_any_mode_and_size(tmp_path: Path) -> None:
     assert images.train.x.shape == (8, 3, 24, 24) and images.train.x.dtype == torch.uint8
     assert images.train.y.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
     assert images.val is None
+    # make_folder paints every cat 40 and every dog 190, per class in modes RGB, L, RGBA, P
+    # (files 0-3, read in that order): each decodes to that grey. JPEG may move a flat image a
+    # level or two; P is dithered to the web palette, so only its channel means stay put.
+    for split in (images.train, images.test):
+        for i, (x, y) in enumerate(zip(split.x, split.y, strict=True)):
+            expected = 40 + 150 * int(y)
+            means = x.float().mean(dim=(1, 2))
+            assert (means - expected).abs().max() <= 2, (i, means)
+            if i % 4 != 3:  # not the palette image
+                assert (x.int() - expected).abs().max() <= 3, (i, x.min(), x.max())
 
 
 def test_digits_are_real_and_offline() -> None:
