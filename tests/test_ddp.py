@@ -1,13 +1,16 @@
 """DDP on CPU (gloo, 2 processes) with Hydra single runs, multiruns and torchrun."""
 
+import math
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import FAST, make_cfg, read_results, run_cli, run_command, wandb_summary
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 DDP = [*FAST, "trainer=ddp_cpu", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
 
@@ -40,6 +43,19 @@ def test_single_ddp_run_makes_one_of_everything(ddp_run: Path) -> None:
     assert summary["config"]["batch/per_device"] == 128
     assert summary["config"]["batch/global"] == 256
     assert (run / "train_ddp_process_1.log").is_file()
+    # Each rank trains on its half of the training split: its optimizer steps per epoch are
+    # ceil(half / per-device batch). A rank training on everything would take about twice as many.
+    cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+    world = cfg.trainer.devices
+    n_train = cfg.data.n_train - round(cfg.data.n_train * cfg.data.val_fraction)
+    per_rank = n_train // world  # shards are equal: the remainder is dropped
+    steps = math.ceil(per_rank / cfg.data.batch_size) * cfg.trainer.max_epochs
+    assert (world, n_train, per_rank, steps) == (2, 540, 270, 6)  # the formula on this config
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == steps
+    # 10 balanced classes (20 test images each): chance and the majority rate are 0.1; two
+    # short epochs on 270 images a rank reach about 0.2.
+    assert r["metrics"]["test/acc"] > 0.15
 
 
 def test_ddp_test_accuracy_equals_single_process_eval(ddp_run: Path, tmp_path: Path) -> None:
