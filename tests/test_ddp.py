@@ -68,6 +68,7 @@ def test_ddp_test_accuracy_equals_single_process_eval(ddp_run: Path, tmp_path: P
             *FAST[:3],
             "logger=csv",
             "trainer.enable_progress_bar=false",
+            "trainer.precision=32-true",  # as the DDP run tested (auto may be bf16 on a CPU)
             f"hydra.run.dir={tmp_path}/eval",
             f"data.cache_dir={ddp_run}/cache",
         ]
