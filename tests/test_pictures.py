@@ -4,7 +4,7 @@ import numpy as np
 from conftest import ROOT, run_cli
 from PIL import Image
 
-from poolbench.pictures import pool_image, sample_photo
+from poolbench.pictures import pool_image, pooling_figure, sample_photo
 
 
 def test_lecture_pooling_shapes() -> None:
@@ -23,5 +23,18 @@ def test_visualize_pooling_script(tmp_path: Path) -> None:
     # Three photos side by side: many colours, real contrast (a blank figure has neither).
     px = np.asarray(Image.open(tmp_path / "p.png").convert("RGB")).astype(float)
     assert px.std() > 30 and len(np.unique(px.reshape(-1, 3), axis=0)) > 5_000
+    # What the panels show (the script's default figure, built in-process to read its arrays):
+    # each k x k window's max and mean, computed here with numpy reshapes.
+    photo = sample_photo()
+    fig = pooling_figure(photo, [("max", 4), ("mean", 2)])
+    original, max4, mean2 = (ax.images[0].get_array() for ax in fig.axes if ax.images)
+    import matplotlib.pyplot as plt  # after pooling_figure chose the Agg backend
+
+    plt.close(fig)
+    x = photo.numpy()
+    windows4, windows2 = x.reshape(3, 56, 4, 56, 4), x.reshape(3, 112, 2, 112, 2)
+    np.testing.assert_allclose(original, x.transpose(1, 2, 0), atol=1e-6)
+    np.testing.assert_allclose(max4, windows4.max(axis=(2, 4)).transpose(1, 2, 0), atol=1e-6)
+    np.testing.assert_allclose(mean2, windows2.mean(axis=(2, 4)).transpose(1, 2, 0), atol=1e-6)
     bad = run_cli(["scripts/visualize_pooling.py", "--kernel", "0"], cwd=ROOT)
     assert bad.returncode == 2 and "--kernel 0" in bad.stderr
