@@ -63,4 +63,6 @@ def test_a_non_editable_install_trains_from_any_folder(tmp_path: Path) -> None:
     r = read_results(run)
     assert r["status"] == "ok" and r["choices"]["data"] == "digits"
     assert r["params"]["total"] == 32_862 and r["epochs"] == 1
-    assert r["metrics"]["test/acc"] > 0.1  # ten digits: above chance after one epoch
+    # Ten digits, 359 test images: chance 0.1, the commonest digit 0.142; one epoch reaches
+    # about 0.35.
+    assert r["metrics"]["test/acc"] > 0.25
