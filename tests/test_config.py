@@ -182,21 +182,30 @@ def test_logger_options_build_those_loggers(logger: str, kinds: list[str], tmp_p
         ("ddp_cpu", "CPUAccelerator", 2),
     ],
 )
+@pytest.mark.parametrize("cpu_bf16", [True, False])
 def test_trainer_options_build_that_trainer(
-    trainer: str, accelerator: str, world_size: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trainer: str,
+    accelerator: str,
+    world_size: int,
+    cpu_bf16: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import torch
 
-    from poolbench.devices import auto_precision
+    from poolbench import devices
     from poolbench.experiment import build_trainer
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on this CPU machine
+    # Both kinds of CPU, whatever this one is: precision=auto follows native bf16 support.
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: cpu_bf16)
     cfg = make_cfg([f"trainer={trainer}", "callbacks.progress_bar=null"], tmp_path)
     built = build_trainer(cfg, [], tmp_path)
     torch.use_deterministic_algorithms(False)  # the Trainer turned it on for seed=0
     assert type(built.accelerator).__name__ == accelerator
     assert built.world_size == world_size
-    expected = "32-true" if trainer == "ddp_cpu" else auto_precision("cpu")
+    # ddp_cpu pins 32-true; the others leave precision=auto.
+    expected = "bf16-mixed" if cpu_bf16 and trainer != "ddp_cpu" else "32-true"
     assert built.precision == expected
     if trainer == "ddp_cpu":
         assert type(built.strategy).__name__ == "DDPStrategy"
