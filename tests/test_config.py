@@ -2,7 +2,6 @@
 head x pool, the trainer, loggers and data each option makes, and the sweeps' job counts."""
 
 import itertools
-import time
 from pathlib import Path
 
 import pytest
@@ -228,10 +227,9 @@ def test_data_options_name_their_classes(data: str, tmp_path: Path) -> None:
     assert dm.classes == expected
 
 
-def test_help_lists_groups_fast() -> None:
-    start = time.perf_counter()
+def test_help_lists_groups() -> None:
+    # (How fast --help answers is benchmark.py's to report, not a test's to time.)
     out = run_cli(["train.py", "--help"], cwd=ROOT)
-    seconds = time.perf_counter() - start
     assert out.returncode == 0, out.stderr
     for line in (
         "head: avg, flatten, gem, global, hypercolumn, max, nin",
@@ -239,4 +237,3 @@ def test_help_lists_groups_fast() -> None:
         "data: cifar10, digits, folder, synthetic",
     ):
         assert line in out.stdout
-    assert seconds < 10  # generous on a loaded CI machine; benchmark.py reports the real figure
