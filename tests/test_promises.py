@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, ROOT, make_cfg, read_results, run_cli, wandb_summary
+from conftest import FAST, ROOT, make_cfg, read_results, run_cli, run_command, wandb_summary
 from PIL import Image
 
 from poolbench.experiment import train
@@ -52,13 +52,11 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     tmp = tmp_path_factory.mktemp("digits")
     # The Makefile's own target; -o keeps make from reinstalling when pyproject.toml is newer.
     args = " ".join([*DIGITS_ARGS, f"data.cache_dir={tmp}", f"hydra.run.dir={tmp}/outputs/a"])
-    out = subprocess.run(
+    # run_command: make and the training it starts share a process group, killed at the end
+    out = run_command(
         ["make", "-o", ".venv/.installed", "train", f"PY={sys.executable}", f"ARGS={args}"],
         cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=600,
-        env={**os.environ, "WANDB_SILENT": "true"},
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return tmp / "outputs" / "a", out.stdout
