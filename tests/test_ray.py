@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST, ROOT, read_results, wandb_summary
+from conftest import FAST, ROOT, kill_group, read_results, wandb_summary
 from test_sweeps import wandb_group
 
 JOBS = [*FAST, "trainer.max_epochs=1", "trainer.accelerator=cpu", "seed=0,1,2,3"]
@@ -49,9 +49,7 @@ def finish(proc: subprocess.Popen, timeout: int = 600) -> tuple[int, str]:
         out, _ = proc.communicate(timeout=timeout)
         return proc.returncode, out
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)  # even once train.py exited: Ray's and joblib's leftovers in its group
 
 
 def jobs_by_gpu(sweep: Path, n: int) -> dict[str, int]:
@@ -95,8 +93,7 @@ def test_a_killed_ray_job_fails_alone(tmp_path: Path) -> None:
         os.kill(pid, signal.SIGKILL)  # job 1's Ray worker, mid-run
         code, out = finish(proc)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc)  # also when waiting for the job's pid failed before finish()
     assert code != 0, out[-3000:]  # the sweep reports the lost job once the others are done
     sweep = tmp_path / "sweep"
     lost = read_results(sweep / "1")
