@@ -109,6 +109,7 @@ def test_embed_writes_vectors_and_knn_accuracy(trained_global: Path, tmp_path: P
             capture_output=True,
             text=True,
             check=True,
+            timeout=120,  # as conftest.wandb_summary (which wants one run; here there are two)
         ).stdout
     )
     assert summary["summary"]["embed/knn_acc"] == pytest.approx(info["knn_acc"])
