@@ -210,8 +210,7 @@ def fit_and_test(
         record.metrics.update(trainer.callback_metrics)
         ckpt = model_checkpoint(trainer)  # its best file, by path: two Checkpoint callbacks
         best = (ckpt.best_model_path or "best") if ckpt is not None else None
-        record.metrics.update(
-            trainer.test(module, datamodule, ckpt_path=best, weights_only=True)[0]
-        )
+        tested = trainer.test(module, datamodule, ckpt_path=best, weights_only=True)
+        record.metrics.update(tested[0] if tested else {})  # none: limit_test_batches=0
         record.status = "ok"
     return record.metrics.get(cfg.get("optimized_metric", "val/acc_best"))
