@@ -67,6 +67,7 @@ FAST_IN_SLOW_MODULES = {
     "test_sync_command_reaches_the_runs_of_a_sweep_in_parts",
     "test_curves_colour_pools_as_the_scatter_and_style_variants",
     "test_store_on_device_chooses_the_store_device_without_a_gpu",
+    "test_every_config_group_and_the_ray_launcher_are_packaged",
 }
 SLOW_TESTS = {
     "test_report_claims": {
@@ -79,6 +80,7 @@ SLOW_TESTS = {
         "test_cifar10_offline_names_three_ways_forward",
         "test_eval_names_keys_that_disagree_with_the_checkpoint",
         "test_divergence_stops_at_the_first_non_finite_loss",
+        "test_data_too_small_to_train_on",
         "test_eval_bad_checkpoints",
     },
     "test_beyond": {

@@ -30,6 +30,8 @@ def test_a_non_editable_install_trains_from_any_folder(tmp_path: Path) -> None:
     assert (site / "poolbench/conf/train.yaml").is_file()
     assert (site / "poolbench/conf/pool/max.yaml").is_file()
     assert (site / "poolbench/conf/hydra/launcher/joblib_gpus.yaml").is_file()
+    # hydra/launcher=ray_gpus names this class: without it Hydra cannot load the launcher
+    assert (site / "hydra_plugins/poolbench_ray/launcher.py").is_file()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {"PYTHONPATH": str(site)}  # the installed copy only, not the checkout's src/
@@ -66,3 +68,18 @@ def test_a_non_editable_install_trains_from_any_folder(tmp_path: Path) -> None:
     # Ten digits, 359 test images: chance 0.1, the commonest digit 0.142; one epoch reaches
     # about 0.35.
     assert r["metrics"]["test/acc"] > 0.25
+
+
+def test_every_config_group_and_the_ray_launcher_are_packaged() -> None:
+    # setuptools wants each folder of conf/ listed as a package (or warns, and may drop it)
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]
+    folders = [d.relative_to(ROOT / "conf") for d in (ROOT / "conf").rglob("*") if d.is_dir()]
+    groups = {
+        "poolbench.conf." + ".".join(d.parts) for d in folders if "__pycache__" not in d.parts
+    }
+    assert groups and groups <= set(packages), sorted(groups - set(packages))
+    assert "hydra_plugins.poolbench_ray" in packages
