@@ -28,7 +28,7 @@ def sample_photo(path: str | Path | None = None, size: int = 224) -> Tensor:
     side = min(img.size)  # centre square crop, then resize
     left, top = (img.size[0] - side) // 2, (img.size[1] - side) // 2
     img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
-    return torch.from_numpy(np.asarray(img)).permute(2, 0, 1).float() / 255
+    return torch.from_numpy(np.array(img)).permute(2, 0, 1).float() / 255  # a writable copy
 
 
 def pool_image(img: Tensor, mode: str, kernel: int) -> Tensor:
