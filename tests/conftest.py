@@ -78,7 +78,7 @@ SLOW_TESTS = {
         "test_bad_values_are_named_with_a_fix",
         "test_broken_image_folders",
         "test_cifar10_offline_names_three_ways_forward",
-        "test_eval_names_keys_that_disagree_with_the_checkpoint",
+        "test_eval_takes_the_runs_data_and_names_what_disagrees",
         "test_divergence_stops_at_the_first_non_finite_loss",
         "test_data_too_small_to_train_on",
         "test_eval_bad_checkpoints",

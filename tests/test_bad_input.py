@@ -285,7 +285,7 @@ def test_train_with_the_default_run_folder_leaves_nothing_behind(tmp_path: Path)
     assert list(cwd.iterdir()) == []
 
 
-def test_eval_names_keys_that_disagree_with_the_checkpoint(tmp_path: Path) -> None:
+def test_eval_takes_the_runs_data_and_names_what_disagrees(tmp_path: Path) -> None:
     out = run_cli(
         [
             "train.py",
@@ -303,6 +303,25 @@ def test_eval_names_keys_that_disagree_with_the_checkpoint(tmp_path: Path) -> No
     )
     assert "head: config 'flatten' vs checkpoint 'global'" in line
     assert "pool: config 'avg' vs checkpoint 'max'" in line
+    # other data: its class names differ (before: CIFAR-10 or digits scored at chance, no word)
+    line = fails(tmp_path, f"ckpt_path={ckpt}", "data=digits", script="eval.py")
+    assert "(class0, class1, class2, class3, …) but data=digits has 10 (0, 1, 2, 3, …)" in line
+    # without data=, eval takes the run's own (data=synthetic, 600/200 images), not cifar10
+    trained = read_results(tmp_path / "train")
+    out = run_cli(
+        [
+            "eval.py",
+            f"ckpt_path={trained['best_checkpoint']}",
+            "logger=csv",
+            f"hydra.run.dir={tmp_path}/eval",
+            f"data.cache_dir={tmp_path}/c",
+        ]
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    evaluated = read_results(tmp_path / "eval")
+    assert evaluated["choices"]["data"] == "synthetic"
+    assert evaluated["metrics"]["test/acc"] == trained["metrics"]["test/acc"]
+    assert not (tmp_path / "eval/checkpoints").exists()  # eval saves no checkpoint
 
 
 def test_divergence_stops_at_the_first_non_finite_loss(tmp_path: Path) -> None:

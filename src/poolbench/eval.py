@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from poolbench.cli import run_app
 from poolbench.config import CONF_DIR, MODEL_GROUPS
 from poolbench.errors import ConfigError
 from poolbench.train import answer_user_errors
+
+log = logging.getLogger(__name__)
 
 
 def read_checkpoint(path: str | None) -> dict[str, Any]:
@@ -77,9 +80,50 @@ def model_mismatches(cfg: DictConfig, hparams: dict[str, Any]) -> list[str]:
     return wrong
 
 
+def training_data(cfg: DictConfig, ckpt_path: str) -> tuple[DictConfig, str] | None:
+    """The data the checkpoint's run trained on (its folder's saved config), with this
+    command's data.* overrides on top, and that run's data option; None where the command
+    chose data= itself or the checkpoint lies outside a run folder."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    saved = Path(ckpt_path).resolve().parent.parent / ".hydra" / "config.yaml"
+    overrides = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    if any(o.key_or_group == "data" for o in overrides) or not saved.is_file():
+        return None
+    data = OmegaConf.load(saved).get("data")
+    if data is None:
+        return None
+    hydra_yaml = saved.with_name("hydra.yaml")
+    run = OmegaConf.load(hydra_yaml) if hydra_yaml.is_file() else {}
+    choice = OmegaConf.select(run, "hydra.runtime.choices.data", default=None) or data.source
+    for o in overrides:
+        if not o.key_or_group.startswith("data."):
+            continue
+        key = o.key_or_group.removeprefix("data.")
+        if o.is_delete():
+            parent, _, leaf = key.rpartition(".")
+            node = OmegaConf.select(data, parent) if parent else data
+            with open_dict(node):
+                node.pop(leaf, None)
+        else:
+            OmegaConf.update(data, key, o.value(), force_add=True)
+    return data, choice
+
+
+def shorten(names: list[str], most: int = 4) -> str:
+    return ", ".join(names[:most]) + (", …" if len(names) > most else "")
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    from poolbench.runtime import job_choices
+
     ckpt = read_checkpoint(cfg.ckpt_path)
     hp = ckpt["hyper_parameters"]
+    choices = job_choices()
+    if (trained := training_data(cfg, cfg.ckpt_path)) is not None:
+        with open_dict(cfg):
+            cfg.data, choices["data"] = trained
+        log.info("data as the checkpoint's run had it: data=%s", choices["data"])
     if wrong := model_mismatches(cfg, hp):
         raise ConfigError(
             f"checkpoint {cfg.ckpt_path} was trained with a different model: "
@@ -92,18 +136,28 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from poolbench.loggers import build_loggers, finish_wandb
     from poolbench.module import PoolNetModule
     from poolbench.results import write_results
-    from poolbench.runtime import job_choices
 
     datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)
-    if datamodule.num_classes != hp["num_classes"]:
+    trained_on = list(hp.get("classes") or [])
+    if datamodule.num_classes != hp["num_classes"] or trained_on not in ([], datamodule.classes):
         raise ConfigError(
-            f"the checkpoint predicts {hp['num_classes']} classes but data="
-            f"{cfg.data.source} has {datamodule.num_classes}; evaluate on the data "
-            "it was trained on"
+            f"the checkpoint predicts {hp['num_classes']} classes ({shorten(trained_on)}) but "
+            f"data={cfg.data.source} has {datamodule.num_classes} ({shorten(datamodule.classes)});"
+            " evaluate on the data it was trained on (without data=, eval.py takes it from the"
+            " checkpoint's run folder)"
         )
+    datamodule.prepare_data()  # missing or broken data stops here, before any output
+    datamodule.setup()
     module = PoolNetModule(**hp)
     run_dir = Path(cfg.paths.output_dir)
-    eval_cfg = OmegaConf.merge(cfg, {"callbacks": {"checkpoint": None, "lr_monitor": None}})
+    # nothing to checkpoint: no training, and no interrupted.ckpt beside a failed test
+    off = {"checkpoint": None, "lr_monitor": None, "save_on_interrupt": None}
+    eval_cfg = OmegaConf.merge(cfg, {"callbacks": off})
+    record = {
+        "choices": {**choices, **checkpoint_choices(hp)},
+        "cost": module.cost(),
+        "ckpt_path": str(Path(cfg.ckpt_path).resolve()),
+    }
     status = "failed"
     try:
         loggers = build_loggers(eval_cfg, f"eval:{Path(cfg.ckpt_path).name}", None, ["eval"])
@@ -112,17 +166,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True
         )[0]
         status = "ok"
+    except BaseException as err:
+        write_results(run_dir, status="failed", error=f"{type(err).__name__}: {err}", **record)
+        raise
     finally:
         finish_wandb(0 if status == "ok" else 1)
-    choices = {**job_choices(), **checkpoint_choices(hp)}
-    write_results(
-        run_dir,
-        status=status,
-        choices=choices,
-        cost=module.cost(),
-        metrics=metrics,
-        ckpt_path=str(Path(cfg.ckpt_path).resolve()),
-    )
+    write_results(run_dir, status=status, metrics=metrics, **record)
     for key in ("test/acc", "test/loss"):
         print(f"{key} {metrics[key]:.6f}")
     return metrics
