@@ -1,3 +1,5 @@
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -94,6 +96,14 @@ def test_cache_is_keyed_and_atomic(tmp_path: Path) -> None:
     assert len(calls) == 1
     assert cache_path(tmp_path, "x", {"size": 16}) != p
     assert [f.name for f in tmp_path.iterdir()] == [p.name]  # no temp files left behind
+    # readable as any file written under the umask (022: rw-r--r--), not mkstemp's rw-------
+    old_mask = os.umask(0o022)
+    try:
+        p.unlink()
+        load_or_build(p, build)
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644
 
 
 def folder_cfg(root: Path, size: int = 32):  # noqa: ANN201
