@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import FAST, ROOT, make_folder, read_results, run_cli, wandb_summary, write_image
 
 SLOW = pytest.mark.slow  # more of the same, for `make test` only (test-fast keeps one of each)
@@ -188,6 +189,12 @@ def test_overrides_that_hydra_accepts_still_work(tmp_path: Path) -> None:
         ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a positive whole number"),
         ("data.val_fraction=1.5", "data.val_fraction=1.5 must lie strictly between 0 and 1"),
         ("data.val_fraction=0", "data.val_fraction=0 must lie strictly between 0 and 1"),
+        ("trainer.precision=17", "trainer.precision=17 is not a precision; choose auto, 32-true"),
+        pytest.param(
+            "trainer=gpu",
+            "trainer.accelerator=gpu (trainer=gpu, ddp) needs a CUDA GPU, and torch sees none",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has one"),
+        ),
     ],
 )
 def test_bad_values_are_named_with_a_fix(override: str, message: str, tmp_path: Path) -> None:

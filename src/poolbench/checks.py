@@ -7,6 +7,9 @@ from omegaconf import DictConfig, OmegaConf
 from poolbench.errors import ConfigError
 
 TTAS = ("none", "flip", "flip_translate")  # data.tta: the module's test-time views
+# trainer.precision: poolbench's auto, and what lightning.Trainer takes
+PRECISIONS = {"auto", "64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed"}
+PRECISIONS |= {"transformer-engine", "transformer-engine-float16", "64", "32", "16", "bf16"}
 
 
 def _positive_int(key: str, value: object) -> None:
@@ -61,7 +64,27 @@ def validate(cfg: DictConfig) -> None:
     ebs = OmegaConf.select(cfg, "data.eval_batch_size", default="auto")
     if ebs != "auto":
         _positive_int("data.eval_batch_size", ebs)
+    _check_trainer(cfg)
     validate_shapes(cfg)
+
+
+def _check_trainer(cfg: DictConfig) -> None:
+    # Lightning would say so only once the run's loggers and folder exist, in a Hydra error block
+    precision = OmegaConf.select(cfg, "trainer.precision", default="auto")
+    if str(precision) not in PRECISIONS:
+        raise ConfigError(
+            f"trainer.precision={precision!r} is not a precision; choose auto, 32-true, "
+            "bf16-mixed, 16-mixed, bf16-true, 16-true or 64-true"
+        )
+    accelerator = OmegaConf.select(cfg, "trainer.accelerator", default="auto")
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"trainer.accelerator={accelerator} (trainer=gpu, ddp) needs a CUDA GPU, and "
+                "torch sees none here; use trainer=cpu, or trainer=default to take what there is"
+            )
 
 
 def validate_shapes(cfg: DictConfig) -> None:
