@@ -22,6 +22,11 @@ EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", 
 
 
 def _root(cfg: Any) -> Path:
+    if cfg.root is None:
+        raise DataError(
+            "data=folder needs data.root=PATH: a folder holding train/<class>/ and "
+            "test/<class>/ image folders"
+        )
     root = Path(str(cfg.root))
     if not root.is_dir():
         raise DataError(
