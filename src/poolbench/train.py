@@ -37,6 +37,8 @@ def discard_hydra_only_folder(task_name: str | None) -> None:
 def answer_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Bad input gets one line and exit status 2, not a traceback, and leaves no run folder. In
     a sweep the error is raised on, so Hydra records the job as failed and goes on."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
     from poolbench.errors import UserError, fail
 
     try:
@@ -46,6 +48,21 @@ def answer_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> An
             raise
         discard_hydra_only_folder(cfg.get("task_name"))
         fail(str(err))
+    except (ConfigAttributeError, ConfigKeyError) as err:
+        key = deleted_key(getattr(err, "full_key", None) or "")
+        if key is None or HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise
+        discard_hydra_only_folder(cfg.get("task_name"))
+        fail(f"~{key}: poolbench reads {key}; give it a value ({key}=…) instead of deleting it")
+
+
+def deleted_key(missing: str) -> str | None:
+    """The `~key` override that removed the key a task went on to read, if one did."""
+    for override in HydraConfig.get().overrides.task:
+        key = override.removeprefix("~").split("=", 1)[0]
+        if override.startswith("~") and (missing == key or missing.startswith(key + ".")):
+            return key
+    return None
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
