@@ -473,7 +473,10 @@ def test_report_across_seeds_with_knn_column_and_doc(seed_sweep: Path, tmp_path:
     assert results[0]["metrics"]["test/acc"] != results[1]["metrics"]["test/acc"]  # two seeds
     assert row in rep.stdout
     with (seed_sweep / "results.csv").open() as f:
-        assert sorted(r["seed"] for r in csv.DictReader(f)) == ["0", "1"]
+        csv_rows = sorted(csv.DictReader(f), key=lambda r: r["seed"])
+    assert [r["seed"] for r in csv_rows] == ["0", "1"]
+    for r, job in zip(csv_rows, results, strict=True):  # the kNN column too
+        assert float(r["knn_acc"]) == pytest.approx(job["metrics"]["embed/knn_acc"])
     # --doc: one page, its plots copied beside it under names that its links use.
     page = doc.read_text()
     assert f"## Sweep: {seed_sweep.name}" in page and row in page

@@ -264,6 +264,7 @@ def write_csv(jobs: list[Job], path: Path) -> None:
         "flops_per_image",
         "val_acc_best",
         "test_acc",
+        "knn_acc",  # embed.py's kNN accuracy of the head's vectors, where it ran
         "epochs",
         "seconds_per_epoch",
         "error",
@@ -285,6 +286,7 @@ def write_csv(jobs: list[Job], path: Path) -> None:
                     "flops_per_image": j.results.get("flops_per_image"),
                     "val_acc_best": j.metric("val/acc_best"),
                     "test_acc": j.metric("test/acc"),
+                    "knn_acc": j.metric("embed/knn_acc"),
                     "epochs": j.results.get("epochs"),
                     "seconds_per_epoch": j.results.get("seconds_per_epoch"),
                     "error": j.results.get("error"),
