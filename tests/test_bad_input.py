@@ -191,6 +191,10 @@ def test_overrides_that_hydra_accepts_still_work(tmp_path: Path) -> None:
         ("data.val_fraction=0", "data.val_fraction=0 must lie strictly between 0 and 1"),
         ("trainer.precision=17", "trainer.precision=17 is not a precision; choose auto, 32-true"),
         ("data=folder", "data=folder needs data.root=PATH"),  # not the cifar10 default's
+        (
+            "head._target_=theirpkg.layers.Attention",  # a user's class, package not installed
+            "head: Error locating target 'theirpkg.layers.Attention': is its package importable",
+        ),
         ("~seed", "~seed: poolbench reads seed; give it a value (seed=…) instead of deleting it"),
         ("~optimizer.lr", "~optimizer.lr: poolbench reads optimizer.lr; give it a value"),
         pytest.param(

@@ -45,7 +45,10 @@ def make_layer(group: str, spec: LayerSpec, **offered: Any) -> nn.Module:
         try:  # a partial: nested _target_ nodes are built, the call waits for our keywords
             factory = instantiate({"_convert_": "all", **spec, "_partial_": True})
         except InstantiationException as err:
-            raise UserError(f"{group}: {_first_line(err)}") from None
+            line = _first_line(err).split(", set env var HYDRA_FULL_ERROR")[0]
+            if line.startswith("Error locating target"):  # a user's class from their package
+                line += ": is its package importable here (pip install it, or on PYTHONPATH)?"
+            raise UserError(f"{group}: {line}") from None
         own = dict(getattr(factory, "keywords", {}))
     func = getattr(factory, "func", factory)
     kwargs = {k: v for k, v in accepted(func, offered).items() if k not in own}
