@@ -49,20 +49,23 @@ def checkpoint_mode(overrides: list[str]) -> None:
 
     from poolbench.cli import compose
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.eval import read_checkpoint
+    from poolbench.eval import check_classes, read_checkpoint, use_training_data
     from poolbench.module import PoolNetModule
     from poolbench.pictures import activations_figure, spread_indices
     from poolbench.review import add_mistakes, misclassified_image, save_figure
 
-    cfg = compose("eval", [o for o in overrides if not o.startswith("out=")])
     out = next((Path(o[4:]) for o in overrides if o.startswith("out=")), None)
+    overrides = [o for o in overrides if not o.startswith("out=")]
+    cfg = compose("eval", overrides)
     ckpt = read_checkpoint(cfg.ckpt_path)
+    use_training_data(cfg, overrides)  # unless data= is given
     module = PoolNetModule(**ckpt["hyper_parameters"])
     module.load_state_dict(ckpt["state_dict"])
     module.eval()
     with open_dict(cfg):
         cfg.data.augment = False
     dm = ImageDataModule(cfg.data)
+    check_classes(ckpt["hyper_parameters"], dm, cfg.data.source)
     dm.prepare_data()
     dm.setup("test")
     # A run's own pictures are not overwritten: these go beside them, named by checkpoint.

@@ -80,14 +80,14 @@ def model_mismatches(cfg: DictConfig, hparams: dict[str, Any]) -> list[str]:
     return wrong
 
 
-def training_data(cfg: DictConfig, ckpt_path: str) -> tuple[DictConfig, str] | None:
+def training_data(ckpt_path: str, overrides: list[str]) -> tuple[DictConfig, str] | None:
     """The data the checkpoint's run trained on (its folder's saved config), with this
     command's data.* overrides on top, and that run's data option; None where the command
     chose data= itself or the checkpoint lies outside a run folder."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     saved = Path(ckpt_path).resolve().parent.parent / ".hydra" / "config.yaml"
-    overrides = OverridesParser.create().parse_overrides(list(HydraConfig.get().overrides.task))
+    overrides = OverridesParser.create().parse_overrides(overrides)
     if any(o.key_or_group == "data" for o in overrides) or not saved.is_file():
         return None
     data = OmegaConf.load(saved).get("data")
@@ -110,6 +110,29 @@ def training_data(cfg: DictConfig, ckpt_path: str) -> tuple[DictConfig, str] | N
     return data, choice
 
 
+def use_training_data(cfg: DictConfig, overrides: list[str]) -> str | None:
+    """Point cfg.data at the data the checkpoint's run trained on (training_data); return
+    that run's data option, or None where cfg.data stays as composed."""
+    if (trained := training_data(cfg.ckpt_path, overrides)) is None:
+        return None
+    with open_dict(cfg):
+        cfg.data, choice = trained
+    log.info("data as the checkpoint's run had it: data=%s", choice)
+    return choice
+
+
+def check_classes(hparams: dict[str, Any], datamodule: Any, source: str) -> None:
+    """The checkpoint's classes, by count and by name, are the data's."""
+    trained_on = list(hparams.get("classes") or [])
+    n, names = datamodule.num_classes, datamodule.classes
+    if n != hparams["num_classes"] or trained_on not in ([], names):
+        raise ConfigError(
+            f"the checkpoint predicts {hparams['num_classes']} classes ({shorten(trained_on)}) "
+            f"but data={source} has {n} ({shorten(names)}); evaluate on the data it was "
+            "trained on (without data=, poolbench takes it from the checkpoint's run folder)"
+        )
+
+
 def shorten(names: list[str], most: int = 4) -> str:
     return ", ".join(names[:most]) + (", …" if len(names) > most else "")
 
@@ -120,10 +143,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     ckpt = read_checkpoint(cfg.ckpt_path)
     hp = ckpt["hyper_parameters"]
     choices = job_choices()
-    if (trained := training_data(cfg, cfg.ckpt_path)) is not None:
-        with open_dict(cfg):
-            cfg.data, choices["data"] = trained
-        log.info("data as the checkpoint's run had it: data=%s", choices["data"])
+    if data_choice := use_training_data(cfg, list(HydraConfig.get().overrides.task)):
+        choices["data"] = data_choice
     if wrong := model_mismatches(cfg, hp):
         raise ConfigError(
             f"checkpoint {cfg.ckpt_path} was trained with a different model: "
@@ -138,14 +159,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from poolbench.results import write_results
 
     datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)
-    trained_on = list(hp.get("classes") or [])
-    if datamodule.num_classes != hp["num_classes"] or trained_on not in ([], datamodule.classes):
-        raise ConfigError(
-            f"the checkpoint predicts {hp['num_classes']} classes ({shorten(trained_on)}) but "
-            f"data={cfg.data.source} has {datamodule.num_classes} ({shorten(datamodule.classes)});"
-            " evaluate on the data it was trained on (without data=, eval.py takes it from the"
-            " checkpoint's run folder)"
-        )
+    check_classes(hp, datamodule, cfg.data.source)
     datamodule.prepare_data()  # missing or broken data stops here, before any output
     datamodule.setup()
     module = PoolNetModule(**hp)
