@@ -318,6 +318,8 @@ def test_eval_takes_the_runs_data_and_names_what_disagrees(tmp_path: Path) -> No
     assert "head: config 'flatten' vs checkpoint 'global'" in line
     assert "pool: config 'avg' vs checkpoint 'max'" in line
     # other data: its class names differ (before: CIFAR-10 or digits scored at chance, no word)
+    line = fails(tmp_path, f"ckpt_path={ckpt}", "trainer.precision=17", script="eval.py")
+    assert "trainer.precision=17 is not a precision" in line  # as train.py checks it
     line = fails(tmp_path, f"ckpt_path={ckpt}", "data=digits", script="eval.py")
     assert "(class0, class1, class2, class3, …) but data=digits has 10 (0, 1, 2, 3, …)" in line
     # without data=, eval takes the run's own (data=synthetic, 600/200 images), not cifar10

@@ -64,11 +64,11 @@ def validate(cfg: DictConfig) -> None:
     ebs = OmegaConf.select(cfg, "data.eval_batch_size", default="auto")
     if ebs != "auto":
         _positive_int("data.eval_batch_size", ebs)
-    _check_trainer(cfg)
+    check_trainer(cfg)
     validate_shapes(cfg)
 
 
-def _check_trainer(cfg: DictConfig) -> None:
+def check_trainer(cfg: DictConfig) -> None:
     # Lightning would say so only once the run's loggers and folder exist, in a Hydra error block
     precision = OmegaConf.select(cfg, "trainer.precision", default="auto")
     if str(precision) not in PRECISIONS:

@@ -138,10 +138,12 @@ def shorten(names: list[str], most: int = 4) -> str:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    from poolbench.checks import check_trainer
     from poolbench.runtime import job_choices
 
     ckpt = read_checkpoint(cfg.ckpt_path)
     hp = ckpt["hyper_parameters"]
+    check_trainer(cfg)
     choices = job_choices()
     if data_choice := use_training_data(cfg, list(HydraConfig.get().overrides.task)):
         choices["data"] = data_choice
