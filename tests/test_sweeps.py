@@ -157,7 +157,11 @@ def test_two_heads_by_two_pools(tmp_path: Path) -> None:
         assert r["ended_at"] - r["started_at"] == pytest.approx(r["seconds"], abs=0.01)
         assert run["config"]["device/host"] == host
         assert run["config"]["device/name"] == r["device"]["name"]
-    wall = max(r["ended_at"] for r in results) - min(r["started_at"] for r in results)
+    # from the sweep process's start (Python, imports, Hydra: the one process of the basic
+    # launcher, so every job names it) to the last job's end
+    (process_start,) = {r["process_started_at"] for r in results}
+    assert process_start < min(r["started_at"] for r in results)
+    wall = max(r["ended_at"] for r in results) - process_start
     spans = sorted((r["started_at"], r["ended_at"]) for r in results)
     assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))  # in turn
     rate = 4 / wall * 3600
@@ -287,6 +291,13 @@ def test_sweep_cost_adds_device_hours_per_accelerator(tmp_path: Path) -> None:
     other = job(600, 1800, "cuda", 1, "b")
     other.dir = tmp_path / "seeds_2" / "0"
     assert sweep_cost([first, other])["wall_clock_s"] == 2400
+    # A part counts from its first process's start (Python and imports before the first job):
+    # a worker started 20 s before its first job, which ran 0-1800 s; another job of the same
+    # worker, started later, names the same process start.
+    first.results["process_started_at"] = -20
+    later_job = job(1800, 600, "cuda", 1, "a")
+    later_job.dir, later_job.results["process_started_at"] = first.dir.parent / "1", -20
+    assert sweep_cost([first, later_job])["wall_clock_s"] == 2420
 
 
 def test_curves_colour_pools_as_the_scatter_and_style_variants(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def rank() -> int:
     return 0
 
 
-def _process_start(pid: int) -> float | None:
+def process_start(pid: int) -> float | None:
     import psutil
 
     try:
@@ -37,7 +37,7 @@ def _process_start(pid: int) -> float | None:
 def run_stamp() -> str:
     """The run folder's name, the same in every process of one job. Nothing is written to the
     environment: processes this one starts later must get folders of their own."""
-    if "TORCHELASTIC_RUN_ID" in os.environ and (started := _process_start(os.getppid())):
+    if "TORCHELASTIC_RUN_ID" in os.environ and (started := process_start(os.getppid())):
         stamp = datetime.fromtimestamp(started).strftime("%Y-%m-%d_%H-%M-%S")
         stamp += f"-torchrun{os.getppid()}"
     elif int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in os.environ:

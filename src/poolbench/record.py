@@ -38,6 +38,7 @@ class RunRecord:
             return  # rank zero writes the job's results.json
         ckpt = model_checkpoint(trainer)
         timer = _timer(trainer)
+        now = time.time()
         write_results(
             self.run_dir,
             status=self.status,
@@ -45,7 +46,7 @@ class RunRecord:
             cost=self.cost,
             metrics=self.metrics,
             epochs=trainer.current_epoch if trainer else 0,
-            seconds=time.time() - self.start,
+            seconds=now - self.start,
             error=self.error,
             best_checkpoint=ckpt.best_model_path if ckpt else None,
             seconds_per_epoch=_epoch_seconds(trainer),
@@ -55,10 +56,12 @@ class RunRecord:
             fast_path=self.fast_path,
             fit_seconds=None if self.fit_seconds is None else round(self.fit_seconds, 3),
             # test, pictures, checkpoint loading: everything after fit, up to this file
-            after_fit_seconds=self.fit_end and round(time.time() - self.fit_end, 3),
+            after_fit_seconds=self.fit_end and round(now - self.fit_end, 3),
             device=self.device,
             started_at=round(self.start, 3),  # Unix time: a sweep's wall-clock spans its jobs
-            ended_at=round(time.time(), 3),
+            # and its process: Python, imports, Hydra before the job (the first job of a sweep)
+            process_started_at=_process_start(),
+            ended_at=round(now, 3),
         )
 
 
@@ -125,3 +128,10 @@ def _epoch_seconds(trainer: Any) -> float | None:
     if timer is None or not timer.epoch_seconds:
         return None
     return round(sum(timer.epoch_seconds) / len(timer.epoch_seconds), 3)
+
+
+def _process_start() -> float | None:
+    from poolbench.distributed import process_start
+
+    started = process_start(os.getpid())
+    return None if started is None else round(started, 3)

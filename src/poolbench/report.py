@@ -329,7 +329,8 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def sweep_cost(jobs: list[Job]) -> dict[str, Any] | None:
-    """Wall-clock from the first job's start to the last one's end, jobs per hour, and the
+    """Wall-clock from the first job's process start (Python and imports count, as they do for
+    whoever waits on the command) to the last one's end, jobs per hour, and the
     device-hours the jobs held (a job's seconds x its devices; k jobs sharing a GPU count k
     times), per accelerator. None for results written before jobs recorded their times.
     A sweep run in parts (several sweep folders under the one reported) counts the time its
@@ -343,8 +344,7 @@ def sweep_cost(jobs: list[Job]) -> dict[str, Any] | None:
     timed = [r for part in parts.values() for r in part]
     # Parts that ran at the same time (two machines) count once: the union of their spans.
     spans = sorted(
-        (min(r["started_at"] for r in part), max(r["ended_at"] for r in part))
-        for part in parts.values()
+        (min(_start(r) for r in part), max(r["ended_at"] for r in part)) for part in parts.values()
     )
     wall, reach = 0.0, float("-inf")
     for start, end in spans:
@@ -366,6 +366,11 @@ def sweep_cost(jobs: list[Job]) -> dict[str, Any] | None:
         "devices": names,
         "parts": len(parts),
     }
+
+
+def _start(results: dict[str, Any]) -> float:
+    # A process's start, where it ran one job or several (joblib workers), is its first job's.
+    return min(results["started_at"], results.get("process_started_at") or float("inf"))
 
 
 def cost_line(cost: dict[str, Any]) -> str:
