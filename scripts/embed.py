@@ -25,7 +25,7 @@ def main(overrides: list[str]) -> int:
     cfg = compose("embed", overrides)  # a typo in an option or key: one line, too
     from poolbench.embed import embed
 
-    embed(cfg)
+    embed(cfg, overrides)
     return 0
 
 

@@ -71,18 +71,23 @@ def validate(cfg: DictConfig) -> None:
 def check_trainer(cfg: DictConfig) -> None:
     # Lightning would say so only once the run's loggers and folder exist, in a Hydra error block
     precision = OmegaConf.select(cfg, "trainer.precision", default="auto")
-    if str(precision) not in PRECISIONS:
+    if precision is not None and str(precision) not in PRECISIONS:  # null: Lightning's own
         raise ConfigError(
             f"trainer.precision={precision!r} is not a precision; choose auto, 32-true, "
             "bf16-mixed, 16-mixed, bf16-true, 16-true or 64-true"
         )
     accelerator = OmegaConf.select(cfg, "trainer.accelerator", default="auto")
     if accelerator in ("gpu", "cuda"):
-        import torch
+        # Lightning's own tests: CUDA through NVML (no driver set-up, so forking stays safe);
+        # "gpu" is Apple's MPS too
+        from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 
-        if not torch.cuda.is_available():
+        there = CUDAAccelerator.is_available() or (
+            accelerator == "gpu" and MPSAccelerator.is_available()
+        )
+        if not there:
             raise ConfigError(
-                f"trainer.accelerator={accelerator} (trainer=gpu, ddp) needs a CUDA GPU, and "
+                f"trainer.accelerator={accelerator} (trainer=gpu, ddp) needs a GPU, and "
                 "torch sees none here; use trainer=cpu, or trainer=default to take what there is"
             )
 

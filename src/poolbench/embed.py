@@ -7,6 +7,7 @@ the train split as the index), so "is avg‖max a better embedding than avg alon
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +135,10 @@ def log_to_wandb(
     run.finish()
 
 
-def embed(cfg: DictConfig) -> dict[str, Any]:
+def embed(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """`overrides`: the command's, so that without data= the run's own data is used."""
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.eval import read_checkpoint
+    from poolbench.eval import check_classes, read_checkpoint, use_training_data
     from poolbench.module import PoolNetModule
 
     if cfg.split not in SPLITS:
@@ -146,14 +148,11 @@ def embed(cfg: DictConfig) -> dict[str, Any]:
     if isinstance(cfg.knn_k, bool) or not isinstance(cfg.knn_k, int) or cfg.knn_k < 1:
         raise UserError(f"knn_k={cfg.knn_k!r} must be a positive whole number, e.g. knn_k=10")
     ckpt = read_checkpoint(cfg.ckpt_path)
+    use_training_data(cfg, list(overrides))  # unless data= is given
     module = PoolNetModule(**ckpt["hyper_parameters"])
     module.load_state_dict(ckpt["state_dict"])
     dm = ImageDataModule(cfg.data, seed=cfg.seed or 0)
-    if dm.num_classes != module.hparams.num_classes:
-        raise UserError(
-            f"the checkpoint predicts {module.hparams.num_classes} classes but "
-            f"data={cfg.data.source} has {dm.num_classes}; embed the data it was trained on"
-        )
+    check_classes(ckpt["hyper_parameters"], dm, cfg.data.source)
     dm.prepare_data()
     dm.setup("test")
     split = getattr(dm, cfg.split)

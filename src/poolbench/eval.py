@@ -80,19 +80,21 @@ def model_mismatches(cfg: DictConfig, hparams: dict[str, Any]) -> list[str]:
     return wrong
 
 
-def training_data(ckpt_path: str, overrides: list[str]) -> tuple[DictConfig, str] | None:
-    """The data the checkpoint's run trained on (its folder's saved config), with this
-    command's data.* overrides on top, and that run's data option; None where the command
-    chose data= itself or the checkpoint lies outside a run folder."""
+def training_data(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, str] | None:
+    """The data cfg.ckpt_path's run trained on (its folder's saved config, over today's
+    defaults for keys added since), with this command's data.* overrides on top, and that
+    run's data option; None where the command chose data= itself or the checkpoint lies
+    outside a run folder."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    saved = Path(ckpt_path).resolve().parent.parent / ".hydra" / "config.yaml"
+    saved = Path(cfg.ckpt_path).resolve().parent.parent / ".hydra" / "config.yaml"
     overrides = OverridesParser.create().parse_overrides(overrides)
     if any(o.key_or_group == "data" for o in overrides) or not saved.is_file():
         return None
     data = OmegaConf.load(saved).get("data")
     if data is None:
         return None
+    data = OmegaConf.merge(OmegaConf.to_container(cfg.data), data)  # unresolved, both
     hydra_yaml = saved.with_name("hydra.yaml")
     run = OmegaConf.load(hydra_yaml) if hydra_yaml.is_file() else {}
     choice = OmegaConf.select(run, "hydra.runtime.choices.data", default=None) or data.source
@@ -113,7 +115,7 @@ def training_data(ckpt_path: str, overrides: list[str]) -> tuple[DictConfig, str
 def use_training_data(cfg: DictConfig, overrides: list[str]) -> str | None:
     """Point cfg.data at the data the checkpoint's run trained on (training_data); return
     that run's data option, or None where cfg.data stays as composed."""
-    if (trained := training_data(cfg.ckpt_path, overrides)) is None:
+    if (trained := training_data(cfg, overrides)) is None:
         return None
     with open_dict(cfg):
         cfg.data, choice = trained
@@ -167,8 +169,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     module = PoolNetModule(**hp)
     run_dir = Path(cfg.paths.output_dir)
     # nothing to checkpoint: no training, and no interrupted.ckpt beside a failed test
-    off = {"checkpoint": None, "lr_monitor": None, "save_on_interrupt": None}
-    eval_cfg = OmegaConf.merge(cfg, {"callbacks": off})
+    eval_cfg = cfg.copy()
+    with open_dict(eval_cfg):  # a callback the command deleted (~callbacks.x) may be missing
+        for name in ("checkpoint", "lr_monitor", "save_on_interrupt"):
+            eval_cfg.callbacks[name] = None
     record = {
         "choices": {**choices, **checkpoint_choices(hp)},
         "cost": module.cost(),
@@ -178,9 +182,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     try:
         loggers = build_loggers(eval_cfg, f"eval:{Path(cfg.ckpt_path).name}", None, ["eval"])
         trainer = build_trainer(eval_cfg, loggers, run_dir)
-        metrics = trainer.test(
+        tested = trainer.test(
             module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True
-        )[0]
+        )
+        metrics = tested[0] if tested else {}  # none: limit_test_batches=0
         status = "ok"
     except BaseException as err:
         write_results(run_dir, status="failed", error=f"{type(err).__name__}: {err}", **record)
@@ -189,7 +194,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         finish_wandb(0 if status == "ok" else 1)
     write_results(run_dir, status=status, metrics=metrics, **record)
     for key in ("test/acc", "test/loss"):
-        print(f"{key} {metrics[key]:.6f}")
+        if key in metrics:
+            print(f"{key} {metrics[key]:.6f}")
     return metrics
 
 

@@ -202,12 +202,13 @@ def fit_and_test(
             from poolbench.distributed import pin_children_to_job
 
             pin_children_to_job(run_dir, list(HydraConfig.get().overrides.task))
-        if cfg.ckpt_path is None and not any((run_dir / "checkpoints").glob("*.ckpt")):
-            # With OnExceptionCheckpoint on, Lightning looks for a last checkpoint to resume
-            # from and warns twice that a fresh run, in its own new folder, has none.
-            warnings.filterwarnings("ignore", message=r'.*fit\(ckpt_path=(None|"last")\)')
         fit_start = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+        with warnings.catch_warnings():
+            if cfg.ckpt_path is None and not any((run_dir / "checkpoints").glob("*.ckpt")):
+                # With OnExceptionCheckpoint on, Lightning looks for a last checkpoint to resume
+                # from and warns twice that a fresh run, in its own new folder, has none.
+                warnings.filterwarnings("ignore", message=r'.*fit\(ckpt_path=(None|"last")\)')
+            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
         record.fit_seconds = time.perf_counter() - fit_start
         record.fit_end = time.time()
         if module.stacked is not None:  # what ran: a capture that failed fell back to eager

@@ -25,9 +25,13 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def _umask() -> int:
-    mask = os.umask(0)  # reading it means setting it
-    os.umask(mask)
-    return mask
+    try:  # Linux says it; os.umask can only read it by setting it, racing other threads
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0)
+        os.umask(mask)
+        return mask
 
 
 def write_json(path: Path, obj: Any) -> None:
