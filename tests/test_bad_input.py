@@ -282,20 +282,22 @@ def test_eval_bad_checkpoints(tmp_path: Path) -> None:
     junk.write_text("not a checkpoint")
     assert "is not a readable checkpoint" in fails(tmp_path, f"ckpt_path={junk}", script="eval.py")
     assert "no checkpoint given" in fails(tmp_path, script="eval.py")
-    # with the default run folder (outputs/eval/<date_time>): not even outputs/ stays behind
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    line = one_error_line(run_cli([str(ROOT / "eval.py"), "ckpt_path=/missing.ckpt"], cwd=cwd))
-    assert "ckpt_path=/missing.ckpt does not exist" in line
-    assert list(cwd.iterdir()) == []
 
 
-def test_train_with_the_default_run_folder_leaves_nothing_behind(tmp_path: Path) -> None:
-    # a value caught inside the job (not by Hydra): outputs/train/<date>/ and its parents go
+@pytest.mark.parametrize(
+    ("script", "override", "message"),
+    [
+        ("eval.py", "ckpt_path=/missing.ckpt", "ckpt_path=/missing.ckpt does not exist"),
+        ("train.py", "optimizer.lr=-1", "optimizer.lr=-1"),  # caught inside the job
+    ],
+)
+def test_the_default_run_folder_leaves_nothing_behind(
+    script: str, override: str, message: str, tmp_path: Path
+) -> None:
+    # outputs/<task>/<date_time>/ is made by Hydra: it goes, and so do its empty parents
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    line = one_error_line(run_cli([str(ROOT / "train.py"), "optimizer.lr=-1"], cwd=cwd))
-    assert "optimizer.lr=-1" in line
+    assert message in one_error_line(run_cli([str(ROOT / script), override], cwd=cwd))
     assert list(cwd.iterdir()) == []
 
 
