@@ -43,13 +43,25 @@ def photo_mode(argv: list[str]) -> None:
     print(f"wrote {args.out}")
 
 
+def float32(net: torch.nn.Module) -> torch.nn.Module:
+    import copy
+
+    return copy.deepcopy(net).float()
+
+
 @torch.no_grad()
 def checkpoint_mode(overrides: list[str]) -> None:
     from omegaconf import open_dict
 
     from poolbench.cli import compose
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.eval import check_classes, read_checkpoint, use_training_data
+    from poolbench.devices import precision_plugin
+    from poolbench.eval import (
+        check_classes,
+        read_checkpoint,
+        use_training_data,
+        use_training_precision,
+    )
     from poolbench.module import PoolNetModule
     from poolbench.pictures import activations_figure, spread_indices
     from poolbench.review import add_mistakes, misclassified_image, save_figure
@@ -62,6 +74,9 @@ def checkpoint_mode(overrides: list[str]) -> None:
     module = PoolNetModule(**ckpt["hyper_parameters"])
     module.load_state_dict(ckpt["state_dict"])
     module.eval()
+    precision, _ = use_training_precision(cfg, overrides)  # the run's, unless named
+    at_precision = precision_plugin(precision)
+    at_precision.convert_module(module)
     with open_dict(cfg):
         cfg.data.augment = False
     dm = ImageDataModule(cfg.data)
@@ -73,15 +88,22 @@ def checkpoint_mode(overrides: list[str]) -> None:
     out = out or ckpt_file.parents[1] / "pictures" / ckpt_file.stem
     out.mkdir(parents=True, exist_ok=True)
     idx = spread_indices(dm.test.y)
+
+    def logits(images: torch.Tensor, tta: bool) -> torch.Tensor:  # at the run's precision
+        with at_precision.forward_context():
+            xb = at_precision.convert_input(images)
+            return (module.eval_logits(xb) if tta else module(xb)).float()
+
     x, y = dm.normalize(dm.test.x[idx]), dm.test.y[idx]
-    preds = module(x).argmax(1)
+    preds = logits(x, tta=False).argmax(1)
     titles = [f"{dm.classes[t]} → {dm.classes[p]}" for t, p in zip(y, preds, strict=True)]
-    save_figure(activations_figure(module.net, x, titles), out / "activations.png")
+    # The maps themselves in float32: a picture of activations, drawn from plain floats.
+    save_figure(activations_figure(float32(module.net), x, titles), out / "activations.png")
     # The same selection as a run's misclassified.png: each class's most confident mistakes,
     # scored with the run's test-time augmentation.
     kept = None
     for xb, yb in dm.test_dataloader():
-        kept = add_mistakes(kept, xb, module.eval_logits(xb), yb, PER_CLASS)
+        kept = add_mistakes(kept, xb, logits(xb, tta=True), yb, PER_CLASS)
     save_figure(misclassified_image(kept, dm.classes, PER_CLASS), out / "misclassified.png")
     print(f"wrote {out / 'activations.png'} and {out / 'misclassified.png'}")
 

@@ -58,24 +58,129 @@ def test_single_ddp_run_makes_one_of_everything(ddp_run: Path) -> None:
     assert r["metrics"]["test/acc"] > 0.15
 
 
-def test_ddp_test_accuracy_equals_single_process_eval(ddp_run: Path, tmp_path: Path) -> None:
-    run = next((ddp_run / "outputs" / "train").iterdir())
+def eval_run(run: Path, out_dir: Path, cache: Path) -> dict:
+    """eval.py on a run's best checkpoint, with no data or precision keys: both come from the
+    run's folder."""
     r = read_results(run)
     out = run_cli(
         [
             "eval.py",
             f"ckpt_path={r['best_checkpoint']}",
-            *FAST[:3],
             "logger=csv",
             "trainer.enable_progress_bar=false",
-            "trainer.precision=32-true",  # as the DDP run tested (auto may be bf16 on a CPU)
-            f"hydra.run.dir={tmp_path}/eval",
-            f"data.cache_dir={ddp_run}/cache",
+            f"hydra.run.dir={out_dir}",
+            f"data.cache_dir={cache}",
         ]
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    single = read_results(tmp_path / "eval")["metrics"]["test/acc"]
-    assert single == pytest.approx(r["metrics"]["test/acc"], abs=1e-6)
+    return read_results(out_dir)
+
+
+def class_accuracies(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k.startswith("test/acc_class/")}
+
+
+def test_ddp_test_accuracy_equals_single_process_eval(ddp_run: Path, tmp_path: Path) -> None:
+    run = next((ddp_run / "outputs" / "train").iterdir())
+    r = read_results(run)
+    e = eval_run(run, tmp_path / "eval", ddp_run / "cache")
+    # trainer=ddp_cpu ran at 32-true; eval's own `auto` would be bf16-mixed on a CPU with bf16
+    assert (r["precision"], e["precision"]) == ("32-true", "32-true")
+    assert e["precision_why"].startswith("the run's")
+    assert e["metrics"]["test/acc"] == pytest.approx(r["metrics"]["test/acc"], abs=1e-6)
+    assert class_accuracies(e["metrics"]) == pytest.approx(
+        class_accuracies(r["metrics"]), abs=1e-6
+    )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def two_node_torchrun(root: Path, rdzv_id: str = "poolbench-test") -> tuple[str, str]:
+    """One job on two torchrun "nodes" (two agents, one rank each) on 127.0.0.1, started in the
+    same checkout as on a cluster's shared file system; both agents and their ranks are killed
+    whatever happens. Returns both agents' stderr."""
+    import concurrent.futures
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    endpoint = f"127.0.0.1:{free_port()}"
+
+    def node(rank: int) -> subprocess.CompletedProcess:
+        return run_command(
+            [
+                torchrun,
+                "--nnodes=2",
+                f"--node-rank={rank}",
+                "--nproc-per-node=1",
+                "--rdzv-backend=c10d",
+                f"--rdzv-endpoint={endpoint}",
+                f"--rdzv-id={rdzv_id}",
+                "train.py",
+                "trainer=ddp_cpu",
+                "trainer.num_nodes=2",
+                "trainer.devices=1",
+                "data=digits",
+                "trainer.max_epochs=2",
+                "trainer.enable_progress_bar=false",
+                "callbacks.progress_bar=null",
+                "logger=csv",
+                f"paths.root_dir={root}",
+                f"data.cache_dir={root}/cache",
+            ],
+            timeout=300,
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(node, (0, 1)))
+    for out in outs:
+        assert out.returncode == 0, out.stderr[-3000:]
+    return outs[0].stderr, outs[1].stderr
+
+
+@pytest.fixture(scope="module")
+def two_node_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """The same two-node command, twice in a row (the same rendezvous id both times)."""
+    root = tmp_path_factory.mktemp("two_nodes")
+    logs = [*two_node_torchrun(root), *two_node_torchrun(root)]
+    return root, logs
+
+
+def test_two_torchrun_nodes_write_one_run_folder(two_node_runs: tuple[Path, list[str]]) -> None:
+    root, _ = two_node_runs
+    runs = sorted((root / "outputs" / "train").iterdir())
+    assert len(runs) == 2  # one folder per job: the same command twice gives two
+    for run in runs:
+        names = {p.name for p in run.iterdir()}
+        # rank 0's files and node 1's rank-1 log side by side
+        assert {".hydra", "checkpoints", "csv", "results.json", "train.log"} <= names
+        assert "train_rank1.log" in names
+        r = read_results(run)
+        assert r["status"] == "ok" and r["device"]["count"] == 2
+        assert r["metrics"]["test/acc"] > 0.15  # 10 digits: chance is about 0.1
+
+
+def test_two_node_run_equals_eval_and_logs_no_sync_warning(
+    two_node_runs: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    root, logs = two_node_runs
+    run = sorted((root / "outputs" / "train").iterdir())[0]
+    r = read_results(run)
+    e = eval_run(run, tmp_path / "eval", root / "cache")
+    assert r["precision"] == e["precision"] == "32-true"
+    # digits' 359 test images, an odd count: split 180 + 179 over the ranks, each image once
+    assert e["metrics"]["test/acc"] == pytest.approx(r["metrics"]["test/acc"], abs=1e-6)
+    per_class = class_accuracies(r["metrics"])
+    assert len(per_class) == 10
+    assert class_accuracies(e["metrics"]) == pytest.approx(per_class, abs=1e-6)
+    # Each logged value is the job's, so Lightning has nothing to warn about.
+    assert not any("sync_dist" in log for log in logs), [
+        line for log in logs for line in log.splitlines() if "sync_dist" in line
+    ]
 
 
 def test_ddp_multirun_one_folder_and_run_per_job(tmp_path: Path) -> None:

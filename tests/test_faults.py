@@ -317,9 +317,26 @@ def test_run_folders_are_unique_and_shared_by_a_jobs_ranks(monkeypatch: pytest.M
     stamps = {run_stamp() for _ in range(3)}
     assert len(stamps) == 3  # microseconds: two runs started in one second still differ
     assert dict(os.environ) == before  # nothing leaks into the runs this process starts
-    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")  # torchrun ranks share their agent
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")  # the same rendezvous id for every launch
+    # Without the agents' shared store, the ranks of one node share their agent process.
     assert run_stamp() == run_stamp()
     assert run_stamp().endswith(f"-torchrun{os.getppid()}")
+    # With it (c10d and static rendezvous), rank zero's stamp reaches every rank on every node.
+    from torch.distributed import TCPStore
+
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    launches = []
+    for _ in range(2):  # two launches of the same command: two agent stores
+        store = TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+        monkeypatch.setenv("MASTER_PORT", str(store.port))
+        stamps = []
+        for rank in ("0", "1", "0"):  # rank zero again: restarted by its agent, same folder
+            monkeypatch.setenv("RANK", rank)
+            stamps.append(run_stamp())
+        assert len(set(stamps)) == 1 and stamps[0].endswith("-torchrun")
+        launches.append(stamps[0])
+    assert launches[0] != launches[1]
 
 
 def test_spawned_jobs_die_with_a_failing_test(tmp_path: Path) -> None:

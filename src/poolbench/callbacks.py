@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 
@@ -54,9 +55,16 @@ class EpochTimer(L.Callback):
         seconds = time.perf_counter() - self._start
         self.epoch_seconds.append(seconds)
         self.images_per_epoch.append(self._images)
-        # Throughput summed over ranks: every rank sees its own shard.
-        pl_module.log("time/epoch_s", seconds)
-        pl_module.log("time/train_img_per_s", self._images * trainer.world_size / seconds)
+        # Under DDP the job's figures, as one process training on everything would log them:
+        # the epoch lasts until its slowest rank ends, and throughput counts every rank's images.
+        # A single process reduces nothing (the strategy's reduce returns the value as it is).
+        reduce = trainer.strategy.reduce
+        job_seconds = reduce(torch.tensor(seconds, device=pl_module.device), reduce_op="max")
+        images = reduce(torch.tensor(float(self._images), device=pl_module.device), reduce_op="sum")
+        # the same on every rank now: max of equal values (module.ALREADY_GLOBAL)
+        already_global = {"sync_dist": True, "reduce_fx": "max"}
+        pl_module.log("time/epoch_s", job_seconds, **already_global)
+        pl_module.log("time/train_img_per_s", images / job_seconds, **already_global)
 
 
 class RunCheckpoint(ModelCheckpoint):

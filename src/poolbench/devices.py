@@ -51,3 +51,23 @@ def where_it_runs(accelerator: str, root_device: torch.device, devices: int) -> 
         "count": devices,  # processes x nodes: one device each
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
+
+
+def precision_plugin(precision: str, device_type: str = "cpu") -> Any:
+    """Lightning's own precision plugin for a `trainer.precision` value, for forward passes
+    outside a Trainer (embed, pictures): the weights' dtype (convert_module), the inputs'
+    (convert_input) and the autocast (forward_context) are the Trainer's for that precision."""
+    from lightning.fabric.plugins import DoublePrecision, HalfPrecision, MixedPrecision, Precision
+
+    precision = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed", "64": "64-true"}.get(
+        str(precision), str(precision)
+    )
+    if precision == "auto":
+        precision = auto_precision(device_type)
+    if precision.endswith("-mixed"):
+        return MixedPrecision(precision, device_type)
+    if precision in ("bf16-true", "16-true"):
+        return HalfPrecision(precision)
+    if precision == "64-true":
+        return DoublePrecision()
+    return Precision()  # 32-true

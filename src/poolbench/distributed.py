@@ -4,8 +4,10 @@ rank zero writes Hydra's own files. Registered as OmegaConf resolvers used by co
 Three ways processes start:
 - Lightning's DDP launcher re-runs the script for ranks 1..N-1 with `hydra.run.dir` set to the
   job's folder (see `pin_children_to_job`);
-- torchrun starts every rank itself: they share the agent process, whose start time is the stamp;
-- SLURM starts every task itself: the job id (and step) is the stamp.
+- torchrun starts every rank itself, on one node or many: rank zero picks the stamp and hands it
+  to the others through the store the torchrun agents share (c10d or static rendezvous), so
+  every node of a job writes into one folder;
+- SLURM starts every task itself, on every node: the job id (and step) is the stamp.
 """
 
 from __future__ import annotations
@@ -34,17 +36,51 @@ def process_start(pid: int) -> float | None:
         return None
 
 
+STAMP_KEY = "poolbench/run_stamp"  # in the torchrun agents' store; torch's own keys are prefixed
+STORE_TIMEOUT_S = 300  # how long ranks wait for rank zero's stamp (it composes its config first)
+
+
+def now_stamp() -> str:
+    return datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")  # microseconds: two runs a second
+
+
 def run_stamp() -> str:
-    """The run folder's name, the same in every process of one job. Nothing is written to the
-    environment: processes this one starts later must get folders of their own."""
-    if "TORCHELASTIC_RUN_ID" in os.environ and (started := process_start(os.getppid())):
-        stamp = datetime.fromtimestamp(started).strftime("%Y-%m-%d_%H-%M-%S")
-        stamp += f"-torchrun{os.getppid()}"
-    elif int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in os.environ:
-        stamp = f"slurm-{os.environ['SLURM_JOB_ID']}-{os.environ.get('SLURM_STEP_ID', '0')}"
-    else:
-        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
-    return stamp
+    """The run folder's name, the same in every process of one job, on every node. Nothing is
+    written to the environment: processes this one starts later must get folders of their own."""
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        return torchrun_stamp()
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in os.environ:
+        # SLURM's job id: shared by the job's tasks on all its nodes, new for each job
+        return f"slurm-{os.environ['SLURM_JOB_ID']}-{os.environ.get('SLURM_STEP_ID', '0')}"
+    return now_stamp()
+
+
+def torchrun_stamp() -> str:
+    """Rank zero's time, shared through the TCPStore the torchrun agents serve at
+    MASTER_ADDR:MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE, c10d and static rendezvous): the
+    same for every node of the job, new for every launch. A rank restarted by the agent
+    (--max-restarts) finds the stamp already there and keeps the job's folder."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        from datetime import timedelta
+
+        from torch.distributed import TCPStore
+
+        store = TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            is_master=False,
+            timeout=timedelta(seconds=STORE_TIMEOUT_S),
+        )
+        if rank() == 0:  # set once: an empty expected value only matches a missing key
+            stamp = store.compare_set(STAMP_KEY, "", f"{now_stamp()}-torchrun")
+        else:
+            stamp = store.get(STAMP_KEY)  # waits for rank zero
+        return stamp.decode()
+    # No shared store (an etcd rendezvous, TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1): the ranks of
+    # one node share their agent, whose start time names the folder; other nodes differ.
+    agent = os.getppid()
+    started = process_start(agent) or 0.0
+    return datetime.fromtimestamp(started).strftime("%Y-%m-%d_%H-%M-%S") + f"-torchrun{agent}"
 
 
 def job_name(default: str) -> str:

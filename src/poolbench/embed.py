@@ -24,11 +24,20 @@ SPLITS = ("train", "val", "test")
 
 
 @torch.no_grad()
-def embed_split(net: torch.nn.Module, datamodule: Any, split: Any, batch: int = 1024) -> Tensor:
+def embed_split(
+    net: torch.nn.Module, datamodule: Any, split: Any, batch: int = 1024, precision: Any = None
+) -> Tensor:
+    """The head's vectors for every image of `split`, at `precision` (a Lightning precision
+    plugin, devices.precision_plugin; None: float32)."""
+    from lightning.fabric.plugins import Precision
+
+    precision = precision or Precision()
     net.eval()
     out = []
     for i in range(0, len(split), batch):
-        out.append(net.embed(datamodule.normalize(split.x[i : i + batch])).float())
+        x = precision.convert_input(datamodule.normalize(split.x[i : i + batch]))
+        with precision.forward_context():
+            out.append(net.embed(x).float())
     return torch.cat(out)
 
 
@@ -138,7 +147,13 @@ def log_to_wandb(
 def embed(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """`overrides`: the command's, so that without data= the run's own data is used."""
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.eval import check_classes, read_checkpoint, use_training_data
+    from poolbench.devices import precision_plugin
+    from poolbench.eval import (
+        check_classes,
+        read_checkpoint,
+        use_training_data,
+        use_training_precision,
+    )
     from poolbench.module import PoolNetModule
 
     if cfg.split not in SPLITS:
@@ -151,13 +166,20 @@ def embed(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
     use_training_data(cfg, list(overrides))  # unless data= is given
     module = PoolNetModule(**ckpt["hyper_parameters"])
     module.load_state_dict(ckpt["state_dict"])
+    precision, precision_why = use_training_precision(cfg, list(overrides))  # the run's, or named
+    at_precision = precision_plugin(precision)
+    at_precision.convert_module(module)
     dm = ImageDataModule(cfg.data, seed=cfg.seed or 0)
     check_classes(ckpt["hyper_parameters"], dm, cfg.data.source)
     dm.prepare_data()
     dm.setup("test")
     split = getattr(dm, cfg.split)
-    index_emb = embed_split(module.net, dm, dm.train)
-    emb = index_emb if cfg.split == "train" else embed_split(module.net, dm, split)
+    index_emb = embed_split(module.net, dm, dm.train, precision=at_precision)
+    emb = (
+        index_emb
+        if cfg.split == "train"
+        else embed_split(module.net, dm, split, precision=at_precision)
+    )
     knn = knn_accuracy(
         index_emb,
         dm.train.y,
@@ -190,6 +212,8 @@ def embed(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
         "n_index": len(index_emb),
         "n_queries": len(emb),
         "knn_acc": knn,
+        "precision": precision,
+        "precision_why": precision_why,
     }
     results_file = run_dir / "results.json"
     run_id = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,40 @@ def use_training_data(cfg: DictConfig, overrides: list[str]) -> str | None:
     return choice
 
 
+def training_precision(cfg: DictConfig, overrides: list[str]) -> tuple[str, str]:
+    """The precision to test cfg.ckpt_path at, and why: the command's trainer.precision where it
+    names one; else the precision the checkpoint's run ran at (its results.json: what `auto`
+    resolved to there, e.g. 32-true under DDP), so the test repeats the run's own number; else
+    this machine's `auto`."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    named = [
+        o
+        for o in OverridesParser.create().parse_overrides(overrides)
+        if o.key_or_group in ("trainer", "trainer.precision")
+    ]
+    if named:
+        return str(cfg.trainer.precision), f"the command's {named[-1].input_line}"
+    run_dir = Path(cfg.ckpt_path).resolve().parent.parent
+    results = run_dir / "results.json"
+    if results.is_file():
+        import json
+
+        with suppress(ValueError, OSError):
+            if ran_at := json.loads(results.read_text()).get("precision"):
+                return str(ran_at), f"the run's, from {results}"
+    return str(cfg.trainer.precision), "this machine's default: no results.json beside the run"
+
+
+def use_training_precision(cfg: DictConfig, overrides: list[str]) -> tuple[str, str]:
+    """Set cfg.trainer.precision as training_precision says; return it and why."""
+    precision, why = training_precision(cfg, overrides)
+    with open_dict(cfg):
+        cfg.trainer.precision = precision
+    log.info("precision %s: %s", precision, why)
+    return precision, why
+
+
 def check_classes(hparams: dict[str, Any], datamodule: Any, source: str) -> None:
     """The checkpoint's classes, by count and by name, are the data's."""
     trained_on = list(hparams.get("classes") or [])
@@ -145,10 +180,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     ckpt = read_checkpoint(cfg.ckpt_path)
     hp = ckpt["hyper_parameters"]
-    check_trainer(cfg)
+    overrides = list(HydraConfig.get().overrides.task)
     choices = job_choices()
-    if data_choice := use_training_data(cfg, list(HydraConfig.get().overrides.task)):
+    if data_choice := use_training_data(cfg, overrides):
         choices["data"] = data_choice
+    _, precision_why = use_training_precision(cfg, overrides)
+    check_trainer(cfg)
     if wrong := model_mismatches(cfg, hp):
         raise ConfigError(
             f"checkpoint {cfg.ckpt_path} was trained with a different model: "
@@ -177,6 +214,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "choices": {**choices, **checkpoint_choices(hp)},
         "cost": module.cost(),
         "ckpt_path": str(Path(cfg.ckpt_path).resolve()),
+        "precision_why": precision_why,  # beside `precision`, what the trainer ran at
     }
     status = "failed"
     try:
@@ -186,6 +224,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True
         )
         metrics = tested[0] if tested else {}  # none: limit_test_batches=0
+        record["precision"] = trainer.precision
         status = "ok"
     except BaseException as err:
         write_results(run_dir, status="failed", error=f"{type(err).__name__}: {err}", **record)

@@ -30,6 +30,10 @@ WHITEN_IMAGES = 512  # 400k patches: plenty for a 75x75 covariance, and well und
 # On a GPU each host read of a device value stalls its queue of kernels: the loss is checked
 # every this many steps there.
 FINITE_CHECK_EVERY = 25
+# self.log options for a value that is already the same on every DDP rank (computed by a
+# torchmetrics metric, which syncs its states across ranks first): the max of equal values is
+# that value exactly (a mean of N copies may round), and a synced value draws no warning.
+ALREADY_GLOBAL = {"sync_dist": True, "reduce_fx": "max"}
 
 
 def finite_check_due(device_type: str, batch_idx: int, last_batch: bool) -> bool:
@@ -163,13 +167,22 @@ class PoolNetModule(L.LightningModule):
         if finite_check_due(loss.device.type, batch_idx, self.trainer.is_last_batch):
             self._check_finite(loss)
         self.train_acc.update(logits, y)  # logged at epoch end: each self.log has a Python cost
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        # sync_dist: under DDP the mean over every rank's batch, as one process would log it
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         return {"loss": loss, "images": len(y)}  # what trained: the loader's place, EpochTimer
 
     def _stacked_training_step(self, x: Tensor, y: Tensor) -> dict[str, int]:
         loss, images = self.stacked.run(x, y)
         self._check_finite(loss)  # once per stack: the stack's only read back to the host
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=images)
+        self.log(
+            "train/loss",
+            loss,
+            on_step=True,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=images,
+            sync_dist=True,
+        )
         return {"images": images}  # fewer than the stack's where max_steps cut it (EpochTimer)
 
     def _check_finite(self, loss: Tensor) -> None:
@@ -182,9 +195,10 @@ class PoolNetModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         if self.stacked is not None:
             align_epoch_end_step(self.trainer)
-        acc = self.stacked.epoch_accuracy() if self.stacked is not None else self.train_acc
-        if acc is not None:
-            self.log("train/acc", acc, prog_bar=True)
+        if self.stacked is None:
+            self.log("train/acc", self.train_acc, prog_bar=True)  # a Metric: synced by torchmetrics
+        elif (acc := self.stacked.epoch_accuracy()) is not None:
+            self.log("train/acc", acc, prog_bar=True, sync_dist=True)
 
     def on_validation_epoch_start(self) -> None:
         if self.stacked is not None:
@@ -203,7 +217,7 @@ class PoolNetModule(L.LightningModule):
         if self.trainer.sanity_checking:  # the sanity check's few batches are no result
             return
         self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, **ALREADY_GLOBAL)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         x, y = batch
@@ -216,7 +230,7 @@ class PoolNetModule(L.LightningModule):
         return {"logits": logits}  # ReviewImages keeps each class's most confident mistakes
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_class_acc.compute())
+        self.log_dict(self.test_class_acc.compute(), **ALREADY_GLOBAL)
         self.confusion = self.test_confusion.compute().cpu()
         self.test_class_acc.reset()
         self.test_confusion.reset()
