@@ -88,9 +88,7 @@ def test_ddp_test_accuracy_equals_single_process_eval(ddp_run: Path, tmp_path: P
     assert (r["precision"], e["precision"]) == ("32-true", "32-true")
     assert e["precision_why"].startswith("the run's")
     assert e["metrics"]["test/acc"] == pytest.approx(r["metrics"]["test/acc"], abs=1e-6)
-    assert class_accuracies(e["metrics"]) == pytest.approx(
-        class_accuracies(r["metrics"]), abs=1e-6
-    )
+    assert class_accuracies(e["metrics"]) == pytest.approx(class_accuracies(r["metrics"]), abs=1e-6)
 
 
 def free_port() -> int:
