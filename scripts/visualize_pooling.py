@@ -43,12 +43,6 @@ def photo_mode(argv: list[str]) -> None:
     print(f"wrote {args.out}")
 
 
-def float32(net: torch.nn.Module) -> torch.nn.Module:
-    import copy
-
-    return copy.deepcopy(net).float()
-
-
 @torch.no_grad()
 def checkpoint_mode(overrides: list[str]) -> None:
     from omegaconf import open_dict
@@ -89,21 +83,18 @@ def checkpoint_mode(overrides: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     idx = spread_indices(dm.test.y)
 
-    def logits(images: torch.Tensor, tta: bool) -> torch.Tensor:  # at the run's precision
-        with at_precision.forward_context():
-            xb = at_precision.convert_input(images)
-            return (module.eval_logits(xb) if tta else module(xb)).float()
-
     x, y = dm.normalize(dm.test.x[idx]), dm.test.y[idx]
-    preds = logits(x, tta=False).argmax(1)
-    titles = [f"{dm.classes[t]} → {dm.classes[p]}" for t, p in zip(y, preds, strict=True)]
-    # The maps themselves in float32: a picture of activations, drawn from plain floats.
-    save_figure(activations_figure(float32(module.net), x, titles), out / "activations.png")
-    # The same selection as a run's misclassified.png: each class's most confident mistakes,
-    # scored with the run's test-time augmentation.
-    kept = None
-    for xb, yb in dm.test_dataloader():
-        kept = add_mistakes(kept, xb, logits(xb, tta=True), yb, PER_CLASS)
+    with at_precision.forward_context():  # the run's precision: its dtype and autocast
+        x = at_precision.convert_input(x)
+        preds = module(x).argmax(1)
+        titles = [f"{dm.classes[t]} → {dm.classes[p]}" for t, p in zip(y, preds, strict=True)]
+        save_figure(activations_figure(module.net, x, titles), out / "activations.png")
+        # The same selection as a run's misclassified.png: each class's most confident
+        # mistakes, scored with the run's test-time augmentation.
+        kept = None
+        for xb, yb in dm.test_dataloader():
+            logits = module.eval_logits(at_precision.convert_input(xb))
+            kept = add_mistakes(kept, xb, logits, yb, PER_CLASS)
     save_figure(misclassified_image(kept, dm.classes, PER_CLASS), out / "misclassified.png")
     print(f"wrote {out / 'activations.png'} and {out / 'misclassified.png'}")
 

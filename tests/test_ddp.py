@@ -86,7 +86,6 @@ def test_ddp_test_accuracy_equals_single_process_eval(ddp_run: Path, tmp_path: P
     e = eval_run(run, tmp_path / "eval", ddp_run / "cache")
     # trainer=ddp_cpu ran at 32-true; eval's own `auto` would be bf16-mixed on a CPU with bf16
     assert (r["precision"], e["precision"]) == ("32-true", "32-true")
-    assert e["precision_why"].startswith("the run's")
     assert e["metrics"]["test/acc"] == pytest.approx(r["metrics"]["test/acc"], abs=1e-6)
     assert class_accuracies(e["metrics"]) == pytest.approx(class_accuracies(r["metrics"]), abs=1e-6)
 
@@ -123,6 +122,8 @@ def two_node_torchrun(root: Path, rdzv_id: str = "poolbench-test") -> tuple[str,
                 "trainer.num_nodes=2",
                 "trainer.devices=1",
                 "data=digits",
+                # a precision no machine's `auto` picks: eval must take it from the run
+                "trainer.precision=64-true",
                 "trainer.max_epochs=2",
                 "trainer.enable_progress_bar=false",
                 "callbacks.progress_bar=null",
@@ -169,7 +170,9 @@ def test_two_node_run_equals_eval_and_logs_no_sync_warning(
     run = sorted((root / "outputs" / "train").iterdir())[0]
     r = read_results(run)
     e = eval_run(run, tmp_path / "eval", root / "cache")
-    assert r["precision"] == e["precision"] == "32-true"
+    # what eval's trainer ran at (read from it), and why
+    assert r["precision"] == e["precision"] == "64-true"
+    assert e["precision_why"] == f"the run's, from {run / 'results.json'}"
     # digits' 359 test images, an odd count: split 180 + 179 over the ranks, each image once
     assert e["metrics"]["test/acc"] == pytest.approx(r["metrics"]["test/acc"], abs=1e-6)
     per_class = class_accuracies(r["metrics"])

@@ -68,8 +68,6 @@ class PoolNetModule(L.LightningModule):
             model, upgrade_node("head", head), upgrade_node("pool", pool), num_classes, image_size
         )
         self.classes = classes or [str(i) for i in range(num_classes)]
-        # Lets Lightning's model summary show every layer's input and output size.
-        self.example_input_array = torch.zeros(1, *self.net.input_shape)
         # validate_args=False: the checks read label values back to the host each step (a GPU
         # sync); poolbench's loaders only ever hold labels in range(num_classes).
         acc = {"num_classes": num_classes, "validate_args": False}
@@ -85,6 +83,17 @@ class PoolNetModule(L.LightningModule):
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run remembers it
         self.fast_plan = FastPlan()
         self.stacked: StackedSteps | None = None
+
+    @property
+    def example_input_array(self) -> Tensor:
+        # Lets Lightning's model summary show every layer's input and output size; in the
+        # weights' dtype, which trainer.precision=64-true makes float64 (the summary's forward
+        # does not convert its input).
+        return torch.zeros(1, *self.net.input_shape, dtype=self.net.blocks[0].conv.weight.dtype)
+
+    @example_input_array.setter
+    def example_input_array(self, value: Any) -> None:  # LightningModule.__init__ sets None
+        pass
 
     def use_fast_path(self, plan: FastPlan, batch_size: int) -> None:
         """Train with stacked steps (and a CUDA graph): manual optimization (fast_path.py)."""

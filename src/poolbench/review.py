@@ -192,13 +192,15 @@ class ReviewImages(L.Callback):
         dm = trainer.datamodule
         idx = spread_indices(dm.test.y)
         x, y = dm.normalize(dm.test.x[idx]), dm.test.y[idx]
-        x = x.to(pl_module.device)
-        preds = pl_module(x).argmax(1).tolist()
-        titles = [
-            f"{pl_module.classes[t]} → {pl_module.classes[p]}"
-            for t, p in zip(y.tolist(), preds, strict=True)
-        ]
-        return activations_figure(pl_module.net, x, titles)
+        precision = trainer.precision_plugin  # the run's: its dtype (64-true) and autocast
+        x = precision.convert_input(x.to(pl_module.device))
+        with precision.forward_context():
+            preds = pl_module(x).argmax(1).tolist()
+            titles = [
+                f"{pl_module.classes[t]} → {pl_module.classes[p]}"
+                for t, p in zip(y.tolist(), preds, strict=True)
+            ]
+            return activations_figure(pl_module.net, x, titles)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if getattr(pl_module, "confusion", None) is None:
