@@ -281,6 +281,7 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
             f"{d:,.0f} img/s   d/c = {d / c:.1f}",
         )
     )
+    rows += shift_rows(dm, device)
     rows.append(("(e) start-up to first training step, cold (decode + cache)", f"{cold[0]:.1f} s"))
     rows.append(
         (
@@ -292,6 +293,53 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
     rows.append(("(e) python train.py --help", f"{help_s:.2f} s"))
     rows.append(("(e) peak RSS of a training run", f"{max(cold[2], warm[2]):,} MB"))
     return rows
+
+
+def shift_rows(dm: Any, device: Any) -> list[tuple[str, str]]:
+    """(f) callbacks.shift_invariance's measurement (shift_invariance.measure: consistency and
+    the 0..8 px curve, 11 views an image), on the whole test set and on what `images: auto`
+    measures on this device, untrained global net (the cost does not depend on the weights)."""
+    from plain import synchronize
+
+    from poolbench.shift_invariance import ShiftInvariance, measure
+
+    dm.setup("test")
+    callback = ShiftInvariance()  # the shipped defaults: max_shift 8, circular
+    net = build_net("global").to(device).eval()
+    if device.type != "cuda":
+        import torch
+
+        net = net.to(memory_format=torch.channels_last)  # as the trainer's CPU batches are
+    rows = []
+    total = len(dm.test.y)
+    for n in sorted({total, callback.how_many(total, device)}):
+        measure(net, dm.test, dm.normalize, min(n, 256), 8, device=device)  # warm-up
+        synchronize(device)
+        start = time.perf_counter()
+        measure(net, dm.test, dm.normalize, n, callback.max_shift, callback.mode, device=device)
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        auto = " (images: auto here)" if n == callback.how_many(total, device) else ""
+        rows.append(
+            (
+                f"(f) shift invariance, {n:,} test images x {callback.max_shift + 3} views{auto}",
+                f"{seconds:.2f} s   {n * (callback.max_shift + 3) / seconds:,.0f} views/s",
+            )
+        )
+    return rows
+
+
+def build_net(head: str) -> Any:
+    from omegaconf import OmegaConf
+
+    from poolbench.models.convnet import build_convnet
+
+    conf = ROOT / "conf"
+    node = {
+        g: OmegaConf.to_container(OmegaConf.load(conf / g / f"{o}.yaml"))
+        for g, o in (("head", head), ("pool", "max"), ("model", "convnet"))
+    }
+    return build_convnet(node["model"], node["head"], node["pool"], 10, 32)
 
 
 def accuracy_rows(args: Any, data: list[str], tmp: Path) -> list[tuple[str, str]]:

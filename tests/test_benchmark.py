@@ -27,7 +27,7 @@ def rows(stdout: str) -> dict[str, str]:
     """Each table row, label -> figures (split at the first run of two or more spaces)."""
     table = {}
     for line in stdout.splitlines():
-        if line.startswith(("(a)", "(b)", "(c)", "(d)", "(e)", "    with ")):
+        if line.startswith(("(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "    with ")):
             label, value = re.split(r"\s{2,}", line.strip(), maxsplit=1)
             table[label] = value
     return table
@@ -67,6 +67,12 @@ def check_speed_table(stdout: str) -> None:
     c = positive(row("(c) torchvision dataset", rate)[1])
     d = row("(d) poolbench in-memory loader", rate + r"   d/c = (\S+)")
     assert close(positive(d[2]), positive(d[1]) / c, 1), d[0]
+    # (f): the synthetic test set (500 images) is under `images: auto`'s CPU sample: one row
+    f = row(
+        "(f) shift invariance, 500 test images x 11 views (images: auto here)",
+        r"(\S+) s   (\S+) views/s",
+    )
+    assert close(figure(f[2]), 500 * 11 / positive(f[1]), 0), f[0]
     positive(row("(e) start-up to first training step, cold", r"(\S+) s")[1])
     warm = row("(e) start-up to first training step, warm", r"(\S+) s   framework share (\S+) s")
     imported = positive(row("(e) python -c 'import lightning'", r"(\S+) s")[1])

@@ -7,6 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from poolbench.errors import ConfigError
 
 TTAS = ("none", "flip", "flip_translate")  # data.tta: the module's test-time views
+PADDING_MODES = ("zeros", "circular", "reflect", "replicate")  # model.padding_mode: Conv2d's
 # trainer.precision: poolbench's auto, and what lightning.Trainer takes
 PRECISIONS = {"auto", "64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed"}
 PRECISIONS |= {"transformer-engine", "transformer-engine-float16", "64", "32", "16", "bf16"}
@@ -49,6 +50,12 @@ def validate(cfg: DictConfig) -> None:
     if init not in INITS:
         choices = " or ".join(INITS)
         raise ConfigError(f"model.init={init!r} is unknown; choose model.init={choices}")
+    padding = OmegaConf.select(cfg, "model.padding_mode", default="zeros")
+    if padding not in PADDING_MODES:
+        raise ConfigError(
+            f"model.padding_mode={padding!r} is unknown; choose model.padding_mode="
+            + " or ".join(PADDING_MODES)
+        )
     tta = OmegaConf.select(cfg, "data.tta", default="none")
     if tta not in TTAS:
         raise ConfigError(f"data.tta={tta!r} is unknown; choose data.tta={' or '.join(TTAS)}")

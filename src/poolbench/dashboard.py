@@ -29,6 +29,7 @@ CURVE_KEYS = ["val/acc", "train/loss_epoch"]
 EPOCH_KEY = "epoch"
 MEDIA_KEYS = ["test/confusion_matrix", "test/misclassified", "test/activations"]
 CLASS_PREFIX = "test/acc_class/"
+SHIFT_KEY = "test/shift_consistency"  # shift_invariance.py, where the runs measured it
 # The optimizer's settings are logged inside the resolved config, so W&B knows them as
 # config.optimizer.lr; the option names (head, pool, ...) are logged flat beside it.
 PARALLEL = [
@@ -152,6 +153,31 @@ def class_keys(runs: list[RunLog]) -> list[str]:
     return keys or [CLASS_PREFIX + "*"]  # reported as missing by check_keys
 
 
+def shift_section(runs: list[RunLog]) -> list[Any]:
+    """Consistency and the accuracy-under-shift curve (mean ± std over seeds), and each run's
+    curve picture; no section where no run measured shifts (~callbacks.shift_invariance)."""
+    import wandb_workspaces.reports.v2 as wr
+    import wandb_workspaces.workspaces as ws
+
+    if not any(SHIFT_KEY in r.summary for r in runs):
+        return []
+    shifts = sorted(
+        {k for r in runs for k in r.summary if k.startswith("test/shift_acc/")},
+        key=lambda k: int(k.rsplit("/", 1)[1]),
+    )
+    bars = {"groupby_aggfunc": "mean", "groupby_rangefunc": "stddev"}
+    panels = [
+        wr.BarPlot(
+            title="shift consistency (Zhang 2019; mean ± std over seeds)",
+            metrics=[SHIFT_KEY],
+            **bars,
+        ),
+        wr.BarPlot(title="accuracy at diagonal shifts of 0, 1, … px", metrics=shifts, **bars),
+        wr.MediaBrowser(title="test/shift_curve", media_keys=["test/shift_curve"], num_columns=2),
+    ]
+    return [ws.Section(name="Shift invariance", panels=panels, is_open=True)]
+
+
 def cost_panels() -> list[Any]:
     import wandb_workspaces.reports.v2 as wr
 
@@ -217,6 +243,7 @@ def build_workspace(runs: list[RunLog], entity: str, project: str, group: str, n
             panels=[wr.MediaBrowser(title=k, media_keys=[k], num_columns=2) for k in MEDIA_KEYS],
             is_open=True,
         ),
+        *shift_section(runs),
     ]
     return ws.Workspace(
         entity=entity,

@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
+from poolbench import shift_report
 from poolbench.errors import OneLineArgumentParser, UserError, answered
+from poolbench.shift_report import CONSISTENCY
 
 PLAIN_KEYS = {"head", "pool", "seed"}  # the grid's axes; other varying overrides name a variant
 
@@ -115,6 +117,9 @@ def summarize(jobs: list[Job]) -> list[dict[str, Any]]:
                 "knn_acc": [
                     j.metric("embed/knn_acc") for j in ok if j.metric("embed/knn_acc") is not None
                 ],
+                "consistency": [  # shift invariance (shift_invariance.py), where measured
+                    j.metric(CONSISTENCY) for j in ok if j.metric(CONSISTENCY) is not None
+                ],
                 "s_per_epoch": statistics.fmean([s for s in per_epoch if s])
                 if any(per_epoch)
                 else None,
@@ -184,6 +189,9 @@ def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "delta_points": 100 * (acc - acc_ref),
                     "ci_points": welch_ci(r["test_acc"], base["test_acc"]),
                     "seeds": (len(r["test_acc"]), len(base["test_acc"])),
+                    "consistency_a": r["consistency"],
+                    "consistency_b": base["consistency"],
+                    "consistency_ci": welch_ci(r["consistency"], base["consistency"]),
                 }
             )
     return out
@@ -265,6 +273,7 @@ def write_csv(jobs: list[Job], path: Path) -> None:
         "val_acc_best",
         "test_acc",
         "knn_acc",  # embed.py's kNN accuracy of the head's vectors, where it ran
+        "shift_consistency",  # test/shift_consistency, where the run measured it
         "epochs",
         "seconds_per_epoch",
         "error",
@@ -287,6 +296,7 @@ def write_csv(jobs: list[Job], path: Path) -> None:
                     "val_acc_best": j.metric("val/acc_best"),
                     "test_acc": j.metric("test/acc"),
                     "knn_acc": j.metric("embed/knn_acc"),
+                    "shift_consistency": j.metric(CONSISTENCY),
                     "epochs": j.results.get("epochs"),
                     "seconds_per_epoch": j.results.get("seconds_per_epoch"),
                     "error": j.results.get("error"),
@@ -298,6 +308,7 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
     """report.md's table: one line per head x pool (x variant)."""
     variants = any(r["variant"] for r in rows)
     knn = any(r["knn_acc"] for r in rows)
+    shift = any(r["consistency"] for r in rows)
     head = [
         "head",
         "pool",
@@ -307,6 +318,7 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
         "val/acc_best %",
         "test/acc %",
         *(["kNN acc %"] if knn else []),
+        *(["consistency %"] if shift else []),
         "s/epoch",
         "jobs ok",
     ]
@@ -321,6 +333,7 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
             fmt(r["val_acc_best"]),
             fmt(r["test_acc"]),
             *([fmt(r["knn_acc"])] if knn else []),
+            *([fmt(r["consistency"])] if shift else []),
             f"{r['s_per_epoch']:.1f}" if r["s_per_epoch"] else "–",
             f"{r['ok']}/{r['jobs']}",
         ]
@@ -404,6 +417,7 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
     if compared:
         lines += ["", "## Comparisons", ""]
         lines += [f"- {comparison_line(c)}" for c in compared]
+    lines += shift_report.section(rows, compared)
     failed = [j for j in jobs if not j.ok]
     if failed:
         lines += ["", "## Failed jobs", ""]
@@ -544,6 +558,7 @@ def report(sweep_dir: Path) -> Path:
     write_csv(jobs, sweep_dir / "results.csv")
     plot_scatter(rows, sweep_dir / "accuracy_vs_params.png")
     plot_curves(jobs, sweep_dir / "curves.png")
+    shift_report.plot(jobs, sweep_dir / shift_report.FIGURE, config_key)
     out = sweep_dir / "report.md"
     out.write_text(markdown(rows, jobs, sweep_dir))
     return out
@@ -557,7 +572,9 @@ def write_doc(sweep_dirs: list[Path], doc: Path, preface: str) -> None:
     parts = [preface.rstrip() + "\n"] if preface else []
     for d in sweep_dirs:
         text = (d / "report.md").read_text()
-        for png in ("accuracy_vs_params.png", "curves.png"):
+        for png in ("accuracy_vs_params.png", "curves.png", shift_report.FIGURE):
+            if not (d / png).is_file():  # shift_curves.png: only where runs measured shifts
+                continue
             shutil.copy(d / png, doc.parent / f"{d.name}_{png}")
             text = text.replace(f"]({png})", f"]({d.name}_{png})")
         parts.append(text.replace("# Sweep report: ", "## Sweep: ", 1))
@@ -573,7 +590,10 @@ def main(argv: list[str] | None = None) -> None:
     for d in args.sweep_dirs:
         out = answered(report, d)  # bad input: one error: line, exit 2
         print(out.read_text())
-        print(f"wrote {out}, results.csv, accuracy_vs_params.png, curves.png in {d}")
+        pictures = "accuracy_vs_params.png, curves.png"
+        if (d / shift_report.FIGURE).is_file():
+            pictures += f", {shift_report.FIGURE}"
+        print(f"wrote {out}, results.csv, {pictures} in {d}")
     if args.doc:
         preface = args.preface.read_text() if args.preface else ""
         write_doc(args.sweep_dirs, args.doc, preface)

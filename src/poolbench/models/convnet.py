@@ -42,6 +42,7 @@ class ConvNet(nn.Module):
         hidden: Sequence[int] = (120, 84),
         in_channels: int = 3,
         image_size: int = 32,
+        padding_mode: str = "zeros",
     ) -> None:
         super().__init__()
         self.input_shape = (in_channels, image_size, image_size)
@@ -50,14 +51,14 @@ class ConvNet(nn.Module):
         blocks, feats = [], []
         for b, c_out in enumerate(channels):
             block = nn.Sequential()
-            block.add_module(
-                "conv", nn.Conv2d(x.shape[1], c_out, kernel_size, padding=kernel_size // 2)
+            conv = nn.Conv2d(
+                x.shape[1], c_out, kernel_size, padding=kernel_size // 2, padding_mode=padding_mode
             )
+            block.add_module("conv", conv)
             block.add_module("act", nn.ReLU(inplace=True))
-            block.add_module(
-                "pool",
-                make_layer("pool", pool, channels=c_out, in_channels=c_out, out_channels=c_out),
-            )
+            # padding_mode goes to pools that pad (pool=aps): circular padding end to end
+            offered = {"channels": c_out, "in_channels": c_out, "out_channels": c_out}
+            block.add_module("pool", make_layer("pool", pool, padding_mode=padding_mode, **offered))
             for name, layer in block.named_children():
                 x, row = trace(f"blocks.{b}.{name}", layer, x)
                 self.plan.append(row)
@@ -163,6 +164,7 @@ def build_convnet(
         hidden=tuple(model["hidden"]),
         in_channels=in_channels,
         image_size=image_size,
+        padding_mode=model.get("padding_mode", "zeros"),  # older checkpoints: PyTorch's default
     )
 
 

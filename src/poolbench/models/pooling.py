@@ -95,3 +95,40 @@ class MixedPool(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class APSPool(nn.Module):
+    """Adaptive polyphase sampling (Chaman & Dokmanić 2021, "Truly shift-invariant
+    convolutional neural networks", CVPR): max pooling with stride 1 (the max's nonlinearity,
+    as BlurPool keeps it), then, of the stride x stride polyphase components (every
+    stride-th pixel, starting at each offset), keep per image the one with the largest l2
+    norm. A shifted input shifts which component wins, not what it holds, so with circular
+    padding everywhere (model.padding_mode=circular) and a global head, the net's output does
+    not change under circular shifts at all, trained or not. No parameters."""
+
+    def __init__(self, kernel_size: int = 2, stride: int = 2, padding_mode: str = "zeros") -> None:
+        super().__init__()
+        # Not kernel_size/stride attributes: this layer is two steps (see BlurPool).
+        self.max_kernel, self.aps_stride, self.padding_mode = kernel_size, stride, padding_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        k, s = self.max_kernel, self.aps_stride
+        if k > 1:  # stride-1 max keeps the map's size: pad right and bottom by k - 1
+            pad = (0, k - 1, 0, k - 1)
+            if self.padding_mode == "circular":  # a circular shift stays a circular shift
+                x = F.pad(x, pad, mode="circular")
+            else:
+                x = F.pad(x, pad, value=float("-inf"))  # never the max of a window
+            x = F.max_pool2d(x, k, 1)
+        h, w = x.shape[-2:]
+        if h % s or w % s:
+            raise RuntimeError(f"APS with stride {s} needs maps divisible by {s}, got {h}x{w}")
+        phases = torch.stack([x[..., i::s, j::s] for i in range(s) for j in range(s)], 1)
+        best = phases.flatten(2).norm(dim=2).argmax(1)  # per image: the largest-norm component
+        return phases[torch.arange(len(x), device=x.device), best]
+
+    def extra_repr(self) -> str:
+        return (
+            f"max {self.max_kernel}x{self.max_kernel} with stride 1 ({self.padding_mode}), "
+            f"polyphase component of largest norm with stride {self.aps_stride}"
+        )
