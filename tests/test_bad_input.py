@@ -190,6 +190,21 @@ def test_overrides_that_hydra_accepts_still_work(tmp_path: Path) -> None:
         ("data.val_fraction=1.5", "data.val_fraction=1.5 must lie strictly between 0 and 1"),
         ("data.val_fraction=0", "data.val_fraction=0 must lie strictly between 0 and 1"),
         ("trainer.precision=17", "trainer.precision=17 is not a precision; choose auto, 32-true"),
+        (
+            "model.padding_mode=mirror",
+            "model.padding_mode='mirror' is unknown; choose model.padding_mode=zeros or circular",
+        ),
+        pytest.param(
+            "callbacks.shift_invariance.mode=diagonal",
+            "callbacks.shift_invariance.mode='diagonal' is unknown; choose "
+            "callbacks.shift_invariance.mode=circular or padded",
+            marks=SLOW,
+        ),
+        pytest.param(
+            "callbacks.shift_invariance.images=0",
+            "callbacks.shift_invariance.images=0 must be a positive whole number",
+            marks=SLOW,
+        ),
         ("data=folder", "data=folder needs data.root=PATH"),  # not the cifar10 default's
         (
             "head._target_=theirpkg.layers.Attention",  # a user's class, package not installed

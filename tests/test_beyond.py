@@ -78,7 +78,12 @@ def test_embed_writes_vectors_and_knn_accuracy(trained_global: Path, tmp_path: P
     # The training run's W&B project, as its saved config names it (not embed's default)
     (trained_global / ".hydra").mkdir(exist_ok=True)
     (trained_global / ".hydra/config.yaml").write_text("logger:\n  wandb:\n    project: pooling\n")
+    # The run's precision, as its results.json says: one no machine's `auto` picks
+    results = read_results(trained_global)
+    (trained_global / "results.json").write_text(json.dumps({**results, "precision": "64-true"}))
     info = embed(cfg)
+    assert info["precision"] == "64-true"
+    assert info["precision_why"] == f"the run's, from {trained_global / 'results.json'}"
     emb = np.load(trained_global / "embeddings.npy")
     labels = np.load(trained_global / "labels.npy")
     assert emb.shape == (200, 64) and labels.shape == (200,)  # global head: avg ‖ max of 32 maps
@@ -146,3 +151,23 @@ def test_readme_parameter_tables_are_what_shapes_py_prints() -> None:
         assert row in block
     rows = [line for line in block.splitlines() if line.startswith("| `")]
     assert len(rows) == len(HEADS) + len(POOLS)  # every shipped option has its row
+
+
+def test_eval_precision_is_the_commands_else_the_runs(tmp_path: Path) -> None:
+    from poolbench.eval import training_precision
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    ckpt = run / "checkpoints" / "last.ckpt"
+    cfg = make_cfg([f"ckpt_path={ckpt}"], tmp_path / "eval", config="eval")
+    assert training_precision(cfg, []) == (
+        "auto",
+        "this machine's default: no results.json beside the run",
+    )
+    (run / "results.json").write_text(json.dumps({"precision": "bf16-mixed"}))
+    assert training_precision(cfg, []) == ("bf16-mixed", f"the run's, from {run / 'results.json'}")
+    named = make_cfg([f"ckpt_path={ckpt}", "trainer.precision=64-true"], tmp_path / "e2", "eval")
+    assert training_precision(named, ["trainer.precision=64-true"]) == (
+        "64-true",
+        "the command's trainer.precision=64-true",
+    )

@@ -129,11 +129,27 @@ def test_named_sweeps_launch_the_readme_grids(tmp_path: Path) -> None:
         for line in readme.splitlines()
         if line.startswith("python train.py -m sweep=") and line.endswith(" jobs")
     }
+    shift = jobs(make_cfg(["sweep=shift_study"], tmp_path))
+    assert {(j["pool"], j["data.augment"], j["seed"]) for j in shift} == set(
+        itertools.product(["max", "avg", "blur", "stride", "aps"], ["True", "False"], "012")
+    )
+    shift_params = [
+        f"{k}={v}"
+        for k, v in make_cfg(["sweep=shift_study"], tmp_path).hydra.sweeper.params.items()
+    ]
+    parsed = OverridesParser.create().parse_overrides(
+        [*shift_params, "seed=0,1", "data.augment=false"]
+    )
+    (closing,) = BasicSweeper.split_arguments(parsed, None)
     assert counted == {
         "python train.py -m sweep=lecture_grid": len(lecture),
         "python train.py -m sweep=heads_x_pools": len(grid),
         "python train.py -m sweep=heads_x_pools seed=0,1,2": len(full),
+        "python train.py -m sweep=shift_study": len(shift),
+        "python train.py -m sweep=shift_study seed=0,1 data.augment=false": len(closing),
     }
+    assert (len(shift), len(closing)) == (30, 10)
+    assert make_cfg(["sweep=shift_study"], tmp_path).model.padding_mode == "circular"
     seeds = jobs(make_cfg(["sweep=seed_nets"], tmp_path))
     assert len(seeds) == 6  # the lecture's two networks x 3 seeds
     totals = set()

@@ -65,6 +65,7 @@ def validate(cfg: DictConfig) -> None:
             f"data.val_fraction={vf!r} must lie strictly between 0 and 1, "
             "e.g. data.val_fraction=0.1"
         )
+    check_shift_invariance(cfg)
     enabled = OmegaConf.select(cfg, "fast.enabled", default="auto")
     if enabled not in ("auto", True, False):
         raise ConfigError(f"fast.enabled={enabled!r} is unknown; choose auto, true or false")
@@ -73,6 +74,24 @@ def validate(cfg: DictConfig) -> None:
         _positive_int("data.eval_batch_size", ebs)
     check_trainer(cfg)
     validate_shapes(cfg)
+
+
+def check_shift_invariance(cfg: DictConfig) -> None:
+    """callbacks.shift_invariance's keys, before the run folder exists (the callback is built
+    with the trainer)."""
+    from poolbench.shift_invariance import MODES
+
+    node = OmegaConf.select(cfg, "callbacks.shift_invariance")
+    if not node:  # ~callbacks.shift_invariance or null: not measured
+        return
+    key = "callbacks.shift_invariance"
+    if node.get("mode", "circular") not in MODES:
+        raise ConfigError(
+            f"{key}.mode={node.mode!r} is unknown; choose {key}.mode=" + " or ".join(MODES)
+        )
+    _positive_int(f"{key}.max_shift", node.get("max_shift", 8))
+    if node.get("images", "auto") != "auto":
+        _positive_int(f"{key}.images", node.images)
 
 
 def check_trainer(cfg: DictConfig) -> None:
