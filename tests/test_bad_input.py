@@ -297,6 +297,9 @@ def test_eval_bad_checkpoints(tmp_path: Path) -> None:
     junk.write_text("not a checkpoint")
     assert "is not a readable checkpoint" in fails(tmp_path, f"ckpt_path={junk}", script="eval.py")
     assert "no checkpoint given" in fails(tmp_path, script="eval.py")
+    # train.py's ckpt_path (resume from it): the same checks, before any run folder
+    assert "does not exist" in fails(tmp_path, f"ckpt_path={tmp_path}/none.ckpt", *FAST[:3])
+    assert "is not a readable checkpoint" in fails(tmp_path, f"ckpt_path={junk}", *FAST[:3])
 
 
 @pytest.mark.parametrize(
@@ -329,6 +332,12 @@ def test_eval_takes_the_runs_data_and_names_what_disagrees(tmp_path: Path) -> No
     )
     assert out.returncode == 0, out.stderr[-2000:]
     ckpt = tmp_path / "train/checkpoints/last.ckpt"
+    # train.py resuming a global-head checkpoint as a flatten net: one line, no folder
+    line = fails(tmp_path, f"ckpt_path={ckpt}", "head=flatten", *FAST[:3])
+    assert line == (
+        f"error: ckpt_path={ckpt} holds another network (head=global there, head=flatten here); "
+        "resume with the options it was trained with, or drop ckpt_path"
+    )
     line = fails(
         tmp_path, f"ckpt_path={ckpt}", "head=flatten", "pool=avg", *FAST[:3], script="eval.py"
     )

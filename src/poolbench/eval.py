@@ -124,7 +124,7 @@ def use_training_data(cfg: DictConfig, overrides: list[str]) -> str | None:
     return choice
 
 
-def training_precision(cfg: DictConfig, overrides: list[str]) -> tuple[str, str]:
+def training_precision(cfg: DictConfig, overrides: list[str]) -> tuple[Any, str]:
     """The precision to test cfg.ckpt_path at, and why: the command's trainer.precision where it
     names one; else the precision the checkpoint's run ran at (its results.json: what `auto`
     resolved to there, e.g. 32-true under DDP), so the test repeats the run's own number; else
@@ -137,7 +137,7 @@ def training_precision(cfg: DictConfig, overrides: list[str]) -> tuple[str, str]
         if o.key_or_group in ("trainer", "trainer.precision")
     ]
     if named:
-        return str(cfg.trainer.precision), f"the command's {named[-1].input_line}"
+        return cfg.trainer.precision, f"the command's {named[-1].input_line}"
     run_dir = Path(cfg.ckpt_path).resolve().parent.parent
     results = run_dir / "results.json"
     if results.is_file():
@@ -146,10 +146,10 @@ def training_precision(cfg: DictConfig, overrides: list[str]) -> tuple[str, str]
         with suppress(ValueError, OSError):
             if ran_at := json.loads(results.read_text()).get("precision"):
                 return str(ran_at), f"the run's, from {results}"
-    return str(cfg.trainer.precision), "this machine's default: no results.json beside the run"
+    return cfg.trainer.precision, "this machine's default: no results.json beside the run"
 
 
-def use_training_precision(cfg: DictConfig, overrides: list[str]) -> tuple[str, str]:
+def use_training_precision(cfg: DictConfig, overrides: list[str]) -> tuple[Any, str]:
     """Set cfg.trainer.precision as training_precision says; return it and why."""
     precision, why = training_precision(cfg, overrides)
     with open_dict(cfg):

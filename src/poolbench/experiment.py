@@ -113,6 +113,10 @@ def train(cfg: DictConfig) -> float | None:
         if cfg.get("resume"):
             resume_id = resolve_resume(cfg, run_dir)
         datamodule, module = setup(cfg)
+        if cfg.ckpt_path:  # resume=latest's too: the file and its network, before any output
+            from poolbench.resume import check_checkpoint_fits
+
+            check_checkpoint_fits(cfg.ckpt_path, module, choices)
     except UserError as err:
         if is_multirun():  # the sweep's report lists the job and why it failed
             write_results(run_dir, status="failed", choices=choices, error=str(err))

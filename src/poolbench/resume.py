@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -57,4 +58,31 @@ def find_previous(runs_root: Path, this_run: Path, overrides: list[str]) -> Prev
         f"resume=latest found no earlier run of this config [{shown}] with "
         f"checkpoints/last.ckpt under {runs_root}; drop resume, or pass "
         "ckpt_path=PATH to a checkpoint"
+    )
+
+
+def check_checkpoint_fits(path: str, module: Any, choices: dict[str, str]) -> None:
+    """`ckpt_path=` (or resume=latest's) before any logger, folder or fit: the file exists, is
+    a poolbench checkpoint (loaded with weights_only: it cannot run code), and holds the network
+    this run builds; else one line naming what differs."""
+    from poolbench.config import MODEL_GROUPS
+    from poolbench.eval import checkpoint_choices, read_checkpoint
+
+    ckpt = read_checkpoint(path)  # missing, unreadable, not poolbench's: one line each
+    theirs = {k: v.shape for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    mine = {k: v.shape for k, v in module.state_dict().items() if k.startswith("net.")}
+    if theirs == mine:
+        return
+    saved = checkpoint_choices(ckpt["hyper_parameters"])
+    differ = [
+        f"{g}={saved[g]} there, {g}={choices[g]} here"
+        for g in MODEL_GROUPS
+        if g in saved and g in choices and saved[g] != choices[g]
+    ]
+    if not differ:  # same options, other keys (model.channels=…): the first layer that differs
+        key = next(k for k in sorted(mine.keys() | theirs.keys()) if mine.get(k) != theirs.get(k))
+        differ = [f"{key} is {tuple(theirs.get(key, ()))} there, {tuple(mine.get(key, ()))} here"]
+    raise ConfigError(
+        f"ckpt_path={path} holds another network ({'; '.join(differ)}); resume with the "
+        "options it was trained with, or drop ckpt_path"
     )
