@@ -225,3 +225,15 @@ def test_report_compares_consistency_with_intervals(tmp_path: Path) -> None:
     max_acc = statistics.fmean(arms["max"][0])
     assert lines["pool=max"] == pytest.approx([100 * (max_acc - 0.01 * s) for s in range(3)])
     assert (sweep / "shift_curves.png").is_file() and "shift_curves.png" in text
+
+
+@pytest.mark.parametrize("pool", ["max", "avg", "blur", "stride", "aps"])
+def test_circular_padding_everywhere_makes_the_total_stride_a_symmetry(pool: str) -> None:
+    """sweep=shift_study's nets (circular padding, global head): a circular shift by the total
+    stride (4 px, two stride-2 layers) moves the last map by one pixel, which the global head
+    does not see; so every pool gives the same logits there. BlurPool pads circularly too."""
+    model = net(pool, "circular", 0)
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        base, moved = model(x), model(torch.roll(x, (4, -8), (2, 3)))
+    assert (moved - base).abs().max().item() < 1e-5

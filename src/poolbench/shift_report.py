@@ -95,11 +95,13 @@ def plot(jobs: list[Any], path: Path, config_key: Any) -> Any:
             ax.grid(alpha=0.3)
             ax.set_ylabel("%", fontsize=12)
             ax.tick_params(labelsize=11)
-        ax_acc.legend(fontsize=11, loc="lower left")
     for ax in axes[-1]:
         ax.set_xlabel("diagonal shift (pixels)", fontsize=12)
     fig.suptitle("what pooling buys: the answer as the image moves (mean over seeds)", fontsize=14)
-    fig.tight_layout()
+    # one legend for every panel, beside them: no line hidden behind it
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1 - 1.9 / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return fig

@@ -53,19 +53,26 @@ class BlurPool(nn.Module):
     blur applied with the stride (low-pass filtering before subsampling, so that a 1-pixel
     shift of the input no longer flips the output). No parameters: the blur is fixed."""
 
-    def __init__(self, kernel_size: int = 2, stride: int = 2, filter_size: int = 3) -> None:
+    def __init__(
+        self, kernel_size: int = 2, stride: int = 2, filter_size: int = 3, padding_mode: str = ""
+    ) -> None:
         super().__init__()
         # Not named kernel_size/stride: those attributes would claim the one-window arithmetic
         # (models/shapes.py), and this layer is two windows; its shapes come from a dry forward.
         self.max_kernel, self.blur_stride, self.filter_size = kernel_size, stride, filter_size
+        # The blur pads by reflection, as the paper's code; in a circularly padded net
+        # (model.padding_mode=circular) circularly, so a circular shift stays one.
+        self.pad_mode = "circular" if padding_mode == "circular" else "reflect"
         # A buffer, not a parameter: it moves with the module but is never trained. Not in
         # the state_dict (persistent=False): it is rebuilt from filter_size.
         self.register_buffer("blur", binomial_filter(filter_size)[None, None], persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.pad_mode == "circular" and self.max_kernel > 1:  # the max wraps around too
+            x = F.pad(x, (0, self.max_kernel - 1, 0, self.max_kernel - 1), mode="circular")
         x = F.max_pool2d(x, self.max_kernel, 1)
         pad = (self.filter_size - 1) // 2, self.filter_size // 2
-        x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]), mode="reflect")  # as the paper's code
+        x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]), mode=self.pad_mode)
         c = x.shape[1]
         blur = self.blur.to(x.dtype).expand(c, 1, -1, -1)
         return F.conv2d(x, blur, stride=self.blur_stride, groups=c)
