@@ -90,6 +90,7 @@ SLOW_TESTS = {
     },
     "test_init_and_tta": {"test_module_whitens_at_fit_and_averages_views"},
     "test_pictures": {"test_visualize_pooling_script"},
+    "test_shift_invariance": {"test_a_run_logs_consistency_and_its_curve"},
     "test_review": {
         "test_visualize_pooling_draws_the_same_selection",
         "test_sorted_folder_mistakes_cover_every_class",

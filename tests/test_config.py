@@ -9,7 +9,7 @@ from conftest import CONF, ROOT, make_cfg, make_folder, run_cli
 from torch import nn
 
 from poolbench.experiment import build_module
-from poolbench.models.pooling import BlurPool, GeM, MixedPool
+from poolbench.models.pooling import APSPool, BlurPool, GeM, MixedPool
 
 
 def options(group: str) -> list[str]:
@@ -35,6 +35,7 @@ POOL_LAYER = {
     "gem": GeM,
     "blur": BlurPool,
     "mixed": MixedPool,
+    "aps": APSPool,
 }
 POOL_PARAMS = {"stride": 5_168, "gem": 2, "mixed": 2}  # the pool layers' own (both blocks)
 
@@ -249,7 +250,7 @@ def test_help_lists_groups() -> None:
     assert out.returncode == 0, out.stderr
     for line in (
         "head: avg, flatten, gem, global, hypercolumn, max, nin",
-        "pool: avg, blur, gem, lp, max, mixed, none, stride",
+        "pool: aps, avg, blur, gem, lp, max, mixed, none, stride",
         "data: cifar10, digits, folder, synthetic",
     ):
         assert line in out.stdout

@@ -104,7 +104,7 @@ def test_a_search_path_not_found_here_is_left_to_hydra(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "path=" in out.stderr and "is not available" in out.stderr  # Hydra's warning
     line = out.stderr.strip().splitlines()[-1]  # and Hydra's composition, in one line
-    assert line.startswith("error: pool=powermean is not an option (pool options: avg,"), line
+    assert line.startswith("error: pool=powermean is not an option (pool options: aps, avg,"), line
 
 
 def test_user_options_sweep_and_show_in_the_report(tmp_path: Path) -> None:
