@@ -14,6 +14,7 @@ SECTIONS = {
     "Training curves": ["Run History Line Plot", "Run History Line Plot"],
     "Per-class accuracy": ["Bar Chart"],
     "Review images": ["Media Browser"] * 3,
+    "Shift invariance": ["Bar Chart", "Bar Chart", "Media Browser"],
 }
 
 
@@ -91,11 +92,17 @@ def test_dry_run_writes_the_workspace_and_report(tmp_path: Path) -> None:
     assert len(classes) == 10 and panels["Per-class accuracy"][0]["metrics"] == classes
     media = [p["mediaKeys"] for p in panels["Review images"]]
     assert media == [["test/confusion_matrix"], ["test/misclassified"], ["test/activations"]]
+    consistency, curve, picture = panels["Shift invariance"]
+    assert consistency["metrics"] == ["test/shift_consistency"]
+    assert curve["metrics"] == [f"test/shift_acc/{s}" for s in range(9)]  # in shift order
+    assert picture["mediaKeys"] == ["test/shift_curve"]
+    media.append(["test/shift_curve"])
 
     # Every key a panel names is one the runs logged (read here by wandb's own CLI).
     for r in runs:
         summary, config = r["summary"], r["config"]
-        for key in ["params/total", "flops/forward", "test/acc", "val/acc_best", *classes]:
+        shift = ["test/shift_consistency", *curve["metrics"]]
+        for key in ["params/total", "flops/forward", "test/acc", "val/acc_best", *classes, *shift]:
             assert isinstance(summary[key], int | float), key
         for key in ["val/acc", "train/loss_epoch", "epoch"]:  # history keys end in the summary
             assert key in summary, key
