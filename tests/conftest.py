@@ -287,3 +287,10 @@ def make_folder(root: Path) -> Path:
                 ext = "jpg" if mode in ("RGB", "L") else "png"
                 write_image(root / split / cls / f"{i}.{ext}", mode, size, 40 + 150 * c)
     return root
+
+
+def docs_text() -> str:
+    """README.md and every docs/*.md page, one text: facts tests hold may live on either (the
+    README is the teacher's first screen; the rest moved into the docs site)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return "\n\n".join(page.read_text() for page in pages)
