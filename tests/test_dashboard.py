@@ -126,7 +126,7 @@ def test_dry_run_writes_the_workspace_and_report(tmp_path: Path) -> None:
     bullets = [line[2:] for line in report_md.splitlines() if line.startswith("- ")]
     assert items == bullets and len(items) == 2
     # one seed per arm here: the claim is stated without an interval
-    assert items[0].startswith("Flatten vs global head (pool=max): ")
+    assert items[0].startswith("Global vs flatten head (pool=max): ")
     assert items[0].endswith("(1 vs 1 seeds; one seed: no interval).")
     assert items[1].startswith("head=global vs head=flatten (pool=max): 32,862 vs 270,942")
     grids = [

@@ -98,10 +98,10 @@ def test_comparison_of_single_seeds_keeps_the_old_wording(tmp_path: Path) -> Non
 
 def test_claim_without_a_resolved_difference(tmp_path: Path) -> None:
     rows = rows_of(tmp_path, {("flatten", "max"): MAX, ("flatten", "avg"): AVG})
-    lo, hi = welch_by_hand(MAX, AVG)  # the claim reads max - avg
+    lo, hi = welch_by_hand(AVG, MAX)  # the claim reads avg - max, as the comparisons do
     assert claims(rows) == [
-        "Max vs average pooling (head=flatten): 71.00% vs 70.00% test accuracy, "
-        f"+1.00 points (95% CI {lo:+.2f} to {hi:+.2f} over 3 vs 3 seeds): "
+        "Average vs max pooling (head=flatten): 70.00% vs 71.00% test accuracy, "
+        f"-1.00 points (95% CI {lo:+.2f} to {hi:+.2f} over 3 vs 3 seeds): "
         "no difference resolved with 3 seeds."
     ]
 
@@ -118,16 +118,16 @@ def test_claim_verdicts_follow_the_interval(tmp_path: Path) -> None:
         },
     )
     pools, heads, stride = claims(rows)
-    lo, hi = welch_by_hand(flatten_max, [0.60, 0.61, 0.63])
+    lo, hi = welch_by_hand([0.60, 0.61, 0.63], flatten_max)
     assert pools == (
-        "Max vs average pooling (head=flatten): 71.00% vs 61.33% test accuracy, "
-        f"+9.67 points (95% CI {lo:+.2f} to {hi:+.2f} over 3 vs 3 seeds): "
+        "Average vs max pooling (head=flatten): 61.33% vs 71.00% test accuracy, "
+        f"-9.67 points (95% CI {lo:+.2f} to {hi:+.2f} over 3 vs 3 seeds): "
         "max pooling is better at this budget."
     )
-    assert lo > 0
+    assert hi < 0
     assert heads.startswith(
-        "Flatten vs global head (pool=max): 71.00% vs 51.00% test accuracy "
-        "with 270,942 vs 32,862 parameters, +20.00 points (95% CI "
+        "Global vs flatten head (pool=max): 51.00% vs 71.00% test accuracy "
+        "with 32,862 vs 270,942 parameters, -20.00 points (95% CI "
     )
     assert heads.endswith("): the flatten head is better at this budget.")
     assert stride.startswith(
@@ -163,8 +163,8 @@ def test_claims_skip_variants(tmp_path: Path) -> None:
 def test_a_single_seed_gives_no_interval(tmp_path: Path) -> None:
     rows = rows_of(tmp_path, {("flatten", "max"): [0.71], ("global", "max"): [0.65, 0.66]})
     assert claims(rows) == [
-        "Flatten vs global head (pool=max): 71.00% vs 65.50% test accuracy "
-        "with 270,942 vs 32,862 parameters, +5.50 points (1 vs 2 seeds; one seed: no interval)."
+        "Global vs flatten head (pool=max): 65.50% vs 71.00% test accuracy "
+        "with 32,862 vs 270,942 parameters, -5.50 points (2 vs 1 seeds; one seed: no interval)."
     ]
 
 
@@ -177,15 +177,19 @@ def test_report_states_the_claims_before_the_comparisons(tmp_path: Path) -> None
     lines = text.splitlines()
     section = lines.index("## The lecture's claims")
     assert section < lines.index("## Comparisons")
-    bullets = lines[section + 2 : section + 4]
+    assert lines[section + 2].startswith("Each difference reads a - b")
+    bullets = lines[section + 4 : section + 6]
     assert bullets == [f"- {s}" for s in claims(summarize(find_jobs(sweep)))]
-    assert bullets[0].startswith("- Max vs average pooling (head=flatten): 71.00% vs 70.00%")
+    assert bullets[0].startswith("- Average vs max pooling (head=flatten): 70.00% vs 71.00%")
     assert bullets[0].endswith("no difference resolved with 3 seeds.")
-    assert bullets[1].startswith("- Flatten vs global head (pool=max): 71.00% vs 61.00%")
+    assert bullets[1].startswith("- Global vs flatten head (pool=max): 61.00% vs 71.00%")
     assert bullets[1].endswith("the flatten head is better at this budget.")
-    assert lines[section + 4] == ""  # then the comparisons, as before but with their CIs
+    assert lines[section + 6] == ""  # then the comparisons, as before but with their CIs
+    # one sign convention: the claim's difference is the comparison's for the same pair
+    claim_ci = re.search(r"95% CI (\S+) to (\S+) over", bullets[0]).groups()
     lo, hi = welch_by_hand(AVG, MAX)
     assert f"(-1.00 points, 95% CI {lo:+.2f} to {hi:+.2f}; means over 3 and 3 seeds)" in text
+    assert claim_ci == (f"{lo:+.2f}", f"{hi:+.2f}")
 
 
 def two_part_sweep(root: Path) -> Path:
@@ -268,12 +272,14 @@ def test_results_doc_without_a_gpu_says_so_before_any_job(tmp_path: Path) -> Non
     env = {"PY": str(stub), "DOC": str(doc), "SWEEP_DIR": "", "RUNS_DIR": str(tmp_path / "runs")}
     out = run_command(["bash", str(RESULTS_DOC), str(tmp_path / "data")], env=env, timeout=60)
     assert out.returncode == 2
-    assert out.stderr.startswith("error: scripts/results_doc.sh runs 90 jobs x 20 epochs and needs")
+    assert out.stderr.startswith(
+        "error: scripts/results_doc.sh runs sweep=lecture_grid x 20 epochs and needs"
+    )
     assert "pass SWEEP_DIR=" in out.stderr and not doc.exists()
     assert len(calls.read_text().splitlines()) == 1  # the probe, and no job
 
 
-def test_results_doc_on_a_gpu_runs_the_full_grid_then_the_doc(tmp_path: Path) -> None:
+def test_results_doc_on_a_gpu_runs_its_sweeps_then_the_doc(tmp_path: Path) -> None:
     stub, calls = fake_python(tmp_path, gpu=True)
     runs, doc = tmp_path / "runs", tmp_path / "results.md"
     (runs / "old").mkdir(parents=True)  # a previous sweep's folder is emptied first
@@ -281,14 +287,30 @@ def test_results_doc_on_a_gpu_runs_the_full_grid_then_the_doc(tmp_path: Path) ->
     out = run_command(["bash", str(RESULTS_DOC), "/data/cifar"], env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     lines = calls.read_text().splitlines()
-    assert lines[1] == (
-        "train.py -m sweep=heads_x_pools seed=0,1,2 hydra/launcher=joblib_gpus "
-        "placement.jobs_per_gpu=12 data=folder data.root=/data/cifar trainer.max_epochs=20 "
-        f"trainer.enable_progress_bar=false hydra.sweep.dir={runs}"
+    common = (
+        "hydra/launcher=joblib_gpus placement.jobs_per_gpu=12 data=folder data.root=/data/cifar "
+        "trainer.max_epochs=20 trainer.enable_progress_bar=false"
     )
-    assert lines[2] == f"scripts/report.py {runs}"
-    assert lines[-1].startswith(f"scripts/report.py {runs} --doc {doc} --preface ")
+    # the page's own grid (36 jobs), then the lecture's two nets the lecture's way
+    assert lines[1] == (
+        f"train.py -m sweep=lecture_grid seed=0,1,2 {common} hydra.sweep.dir={runs}/lecture_grid"
+    )
+    assert lines[2] == (
+        "train.py -m sweep=seed_nets seed=0,1,2 model.init=default data.tta=none "
+        f"{common} hydra.sweep.dir={runs}/lecture_way"
+    )
+    assert lines[3] == f"scripts/report.py {runs}/lecture_grid {runs}/lecture_way"
+    assert lines[-1].startswith(
+        f"scripts/report.py {runs}/lecture_grid {runs}/lecture_way --doc {doc} --preface "
+    )
     assert not (runs / "old").exists()
+    # GRID=heads_x_pools: the full grid instead
+    calls.write_text("")
+    out = run_command(
+        ["bash", str(RESULTS_DOC), "/data/cifar"], env=env | {"GRID": "heads_x_pools"}
+    )
+    assert out.returncode == 0, out.stderr
+    assert calls.read_text().splitlines()[1].startswith("train.py -m sweep=heads_x_pools seed=")
 
 
 def test_results_doc_refuses_parts_run_differently(tmp_path: Path) -> None:

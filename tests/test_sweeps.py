@@ -166,7 +166,9 @@ def test_two_heads_by_two_pools(tmp_path: Path) -> None:
     assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))  # in turn
     rate = 4 / wall * 3600
     assert f"Sweep cost: 4 jobs in {wall / 60:.1f} min wall-clock ({rate:.0f} jobs/hour)" in text
-    assert f"{sum(r['seconds'] for r in results) / 3600:.3f} CPU-hours held" in text
+    # one host held from the process's start to the end; the jobs' own seconds, summed apart
+    assert f"devices held: {wall / 3600:.3f} CPU-hours (1 device x" in text
+    assert f"jobs' summed time: {sum(r['seconds'] for r in results) / 3600:.3f} CPU-hours" in text
     check_pictures(tmp_path / "sweep", results)
     rows = (tmp_path / "sweep" / "results.csv").read_text().splitlines()
     assert len(rows) == 5
@@ -274,11 +276,25 @@ def test_sweep_cost_adds_device_hours_per_accelerator(tmp_path: Path) -> None:
     ]
     cost = sweep_cost(jobs)
     assert cost["wall_clock_s"] == 3600 and cost["jobs_per_hour"] == 3
-    assert cost["device_hours"] == {"cuda": 3.0}
+    # The two jobs on host a shared its GPUs 0 and 1 for 30 min: 1 GPU-hour held, not 2.
+    assert cost["held_hours"] == {"cuda": 2.0} and cost["devices_held"] == 4
+    assert cost["job_hours"] == {"cuda": 3.0}
     assert cost_line(cost) == (
-        "Sweep cost: 3 jobs in 60.0 min wall-clock (3 jobs/hour); 3.000 CUDA-hours held; "
+        "Sweep cost: 3 jobs in 60.0 min wall-clock (3 jobs/hour); devices held: 2.000 CUDA-hours "
+        "(4 devices x the time each was in use); jobs' summed time: 3.000 CUDA-hours; "
         "on H100 (2 hosts)."
     )
+    # Twelve jobs sharing one GPU (the H200 lecture grid): held once, summed twelve times.
+    shared = [job(0, 234, "cuda", 1, "a") for _ in range(12)]
+    for j in shared:
+        j.results["device"]["cuda_visible_devices"] = "3"
+    cost = sweep_cost(shared)
+    assert cost["held_hours"] == {"cuda": 234 / 3600} and cost["devices_held"] == 1
+    assert cost["job_hours"] == {"cuda": pytest.approx(12 * 234 / 3600)}
+    # Jobs on GPUs 0 and 1 (joblib_gpus placement) hold two devices, each for its own jobs' span.
+    shared[0].results["device"]["cuda_visible_devices"] = "1"
+    shared[0].results["ended_at"] = 1000
+    assert sweep_cost(shared)["held_hours"] == {"cuda": (234 + 1000) / 3600}
     assert sweep_cost([Job(tmp_path, {"seconds": 5}, 0, {})]) is None  # older results.json
 
     # The same grid in two parts (two sweep folders, a day apart): the idle day is not counted.

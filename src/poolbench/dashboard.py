@@ -268,7 +268,7 @@ def build_report(sweep_dir: Path, entity: str, project: str, group: str, online:
     import wandb_workspaces.reports.v2 as wr
     import wandb_workspaces.workspaces as ws
 
-    from poolbench.report import claims, comparison_line, comparisons, load, table
+    from poolbench.report import SIGNS, claims, comparison_line, comparisons, load, table
 
     jobs, rows = load(sweep_dir)  # report.md's own rows and comparisons, not a second computation
     compared = [comparison_line(c) for c in comparisons(rows)]
@@ -288,7 +288,11 @@ def build_report(sweep_dir: Path, entity: str, project: str, group: str, online:
             "Figures from scripts/report.py (report.md in the sweep folder); "
             "accuracies: mean ± std over seeds."
         ),
-        *([wr.H2("The lecture's claims"), wr.UnorderedList(items=stated)] if stated else []),
+        *(
+            [wr.H2("The lecture's claims"), wr.P(SIGNS), wr.UnorderedList(items=stated)]
+            if stated
+            else []
+        ),
         wr.H2("What the lecture compares"),
         wr.UnorderedList(items=compared)
         if compared

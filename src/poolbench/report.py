@@ -134,13 +134,18 @@ def summarize(jobs: list[Job]) -> list[dict[str, Any]]:
 REFERENCE = {"head": "flatten", "pool": "max"}
 
 
-# The lecture's three claims, each stated in report.md as a - b with its 95% CI over seeds:
+# The lecture's three claims, each stated in report.md as a - b with its 95% CI over seeds, b
+# being the REFERENCE choice as in the comparisons (one sign convention on the page):
 # (axis, a, b, the axis held fixed, its value in the lecture's net, wording).
 CLAIMS = [
-    ("pool", "max", "avg", "head", "flatten", "Max vs average pooling"),
-    ("head", "flatten", "global", "pool", "max", "Flatten vs global head"),
+    ("pool", "avg", "max", "head", "flatten", "Average vs max pooling"),
+    ("head", "global", "flatten", "pool", "max", "Global vs flatten head"),
     ("pool", "stride", "max", "head", "flatten", "Strided conv vs max pooling"),
 ]
+SIGNS = (
+    "Each difference reads a - b in test-accuracy points, b being the lecture's net's choice "
+    "(flatten head, max pooling), here and in the comparisons."
+)
 # How a verdict names an arm; keyed by axis too, as heads and pools share names (max, avg).
 ARM_NAMES = {
     ("pool", "max"): "max pooling",
@@ -347,9 +352,11 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
 
 def sweep_cost(jobs: list[Job]) -> dict[str, Any] | None:
     """Wall-clock from the first job's process start (Python and imports count, as they do for
-    whoever waits on the command) to the last one's end, jobs per hour, and the
-    device-hours the jobs held (a job's seconds x its devices; k jobs sharing a GPU count k
-    times), per accelerator. None for results written before jobs recorded their times.
+    whoever waits on the command) to the last one's end, jobs per hour, and two costs per
+    accelerator, labelled apart: the hours the devices were held (each device counted once, for
+    the union of the spans of the jobs that used it: 12 jobs sharing one GPU for 4 minutes hold
+    4 GPU-minutes) and the jobs' summed time (a job's seconds x its devices).
+    None for results written before jobs recorded their times.
     A sweep run in parts (several sweep folders under the one reported) counts the time its
     parts ran, not the idle time between them."""
     parts: dict[Path, list[dict[str, Any]]] = defaultdict(list)
@@ -360,29 +367,55 @@ def sweep_cost(jobs: list[Job]) -> dict[str, Any] | None:
         return None
     timed = [r for part in parts.values() for r in part]
     # Parts that ran at the same time (two machines) count once: the union of their spans.
-    spans = sorted(
-        (min(_start(r) for r in part), max(r["ended_at"] for r in part)) for part in parts.values()
+    wall = _union_seconds(
+        [
+            (min(_start(r) for r in part), max(r["ended_at"] for r in part))
+            for part in parts.values()
+        ]
     )
-    wall, reach = 0.0, float("-inf")
-    for start, end in spans:
-        wall += max(0.0, end - max(start, reach))
-        reach = max(reach, end)
-    hours: dict[str, float] = {}
+    job_hours: dict[str, float] = defaultdict(float)
+    spans_per_device: dict[tuple[str, str, str], list[tuple[float, float]]] = defaultdict(list)
     for r in timed:
         device = r.get("device") or {}
         kind = device.get("accelerator", "unknown")
-        hours[kind] = hours.get(kind, 0.0) + r["seconds"] * (device.get("count") or 1) / 3600
+        job_hours[kind] += r["seconds"] * (device.get("count") or 1) / 3600
+        for unit in _devices_used(device):
+            spans_per_device[kind, device.get("host", "?"), unit].append((_start(r), r["ended_at"]))
+    held_hours: dict[str, float] = defaultdict(float)
+    for (kind, _, _), spans in spans_per_device.items():
+        held_hours[kind] += _union_seconds(spans) / 3600
     hosts = sorted({(r.get("device") or {}).get("host", "?") for r in timed})
     names = sorted({(r.get("device") or {}).get("name", "?") for r in timed})
     return {
         "jobs": len(timed),
         "wall_clock_s": wall,
         "jobs_per_hour": len(timed) / wall * 3600 if wall > 0 else None,
-        "device_hours": hours,
+        "held_hours": dict(held_hours),
+        "devices_held": len(spans_per_device),
+        "job_hours": dict(job_hours),
         "hosts": hosts,
         "devices": names,
         "parts": len(parts),
     }
+
+
+def _devices_used(device: dict[str, Any]) -> list[str]:
+    """The devices a job held on its host: its visible GPUs (as many as it used), or the host
+    itself for CPU jobs (their processes share the machine's cores)."""
+    if device.get("accelerator") not in ("cuda", "gpu"):
+        return ["host"]
+    count = device.get("count") or 1
+    visible = device.get("cuda_visible_devices")
+    ids = visible.split(",") if visible else [str(i) for i in range(count)]
+    return ids[:count]
+
+
+def _union_seconds(spans: list[tuple[float, float]]) -> float:
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        total += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
+    return total
 
 
 def _start(results: dict[str, Any]) -> float:
@@ -391,15 +424,18 @@ def _start(results: dict[str, Any]) -> float:
 
 
 def cost_line(cost: dict[str, Any]) -> str:
-    held = ", ".join(
-        f"{h:.3f} {kind.upper()}-hours" for kind, h in sorted(cost["device_hours"].items())
-    )
+    def hours(per_kind: dict[str, float]) -> str:
+        return ", ".join(f"{h:.3f} {kind.upper()}-hours" for kind, h in sorted(per_kind.items()))
+
     rate = f"{cost['jobs_per_hour']:.0f} jobs/hour" if cost["jobs_per_hour"] else "-"
     parts = f"over {cost['parts']} parts " if cost.get("parts", 1) > 1 else ""
+    n, hosts = cost["devices_held"], len(cost["hosts"])
     return (
         f"Sweep cost: {cost['jobs']} jobs in {cost['wall_clock_s'] / 60:.1f} min wall-clock "
-        f"{parts}({rate}); {held} held; on {', '.join(cost['devices'])} "
-        f"({len(cost['hosts'])} host{'s' if len(cost['hosts']) != 1 else ''})."
+        f"{parts}({rate}); devices held: {hours(cost['held_hours'])} "
+        f"({n} device{'s' if n != 1 else ''} x the time each was in use); "
+        f"jobs' summed time: {hours(cost['job_hours'])}; on {', '.join(cost['devices'])} "
+        f"({hosts} host{'s' if hosts != 1 else ''})."
     )
 
 
@@ -415,7 +451,7 @@ def markdown(rows: list[dict[str, Any]], jobs: list[Job], sweep_dir: Path) -> st
     ]
     stated = claims(rows)
     if stated:
-        lines += ["", "## The lecture's claims", ""]
+        lines += ["", "## The lecture's claims", "", SIGNS, ""]
         lines += [f"- {sentence}" for sentence in stated]
     compared = comparisons(rows)
     if compared:
