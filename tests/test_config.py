@@ -5,7 +5,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from conftest import CONF, ROOT, make_cfg, make_folder, run_cli
+from conftest import CONF, ROOT, docs_text, make_cfg, make_folder, run_cli
 from torch import nn
 
 from poolbench.experiment import build_module
@@ -123,13 +123,15 @@ def test_named_sweeps_launch_the_readme_grids(tmp_path: Path) -> None:
     (full,) = BasicSweeper.split_arguments(parsed, None)
     assert len(full) == 90
     assert sorted(full)[0] == ["head=avg", "pool=avg", "seed=0"]
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    # README's sweep lines say how many jobs each command launches: what Hydra computes.
-    counted = {
-        line.split("#")[0].strip(): int(line.split()[-2])
-        for line in readme.splitlines()
+    # The sweep lines of README and the docs say how many jobs each command launches: what
+    # Hydra computes. A command written twice (README, docs/sweeps.md) must say it alike.
+    said = [
+        (line.split("#")[0].strip(), int(line.split()[-2]))
+        for line in map(str.strip, docs_text().splitlines())  # indented in a list, too
         if line.startswith("python train.py -m sweep=") and line.endswith(" jobs")
-    }
+    ]
+    counted = dict(said)
+    assert len(counted) == len({*said}), said
     shift = jobs(make_cfg(["sweep=shift_study"], tmp_path))
     assert {(j["pool"], j["data.augment"], j["seed"]) for j in shift} == set(
         itertools.product(["max", "avg", "blur", "stride", "aps"], ["True", "False"], "012")

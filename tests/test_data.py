@@ -175,8 +175,8 @@ def test_folder_cache_follows_added_removed_and_renamed_images(
     (root / "train" / "cat" / "1.jpg").rename(root / "train" / "cat" / "renamed.jpg")
     count, renamed = load()
     assert count == 8 and renamed not in (first, added, removed)
-    # An image rewritten in place leaves its folder's timestamp alone: the README says to
-    # delete the cache file then.
+    # An image rewritten in place leaves its folder's timestamp alone: the docs say to delete
+    # the cache file then (docs/configuration.md, Data sources).
     write_image(root / "train" / "cat" / "renamed.jpg", "RGB", (32, 32), 200)
     assert load()[1] == renamed
     assert len(list((tmp_path / "c").glob("folder-*.pt"))) == 4
