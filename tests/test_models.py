@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from poolbench.config import group_options, option_node
 from poolbench.errors import ShapeError
@@ -193,3 +194,67 @@ def test_checkpoints_from_before_target_configs_still_build() -> None:
     assert type(net.blocks[0].pool) is nn.LPPool2d and net.blocks[0].pool.norm_type == 3.0
     old["head"], old["pool"] = {"name": "nin"}, {"name": "stride", "kernel_size": 2, "stride": 2}
     assert PoolNetModule(**old).net.param_counts()["total"] == 19_546
+
+
+class LectureGlobalPooling(nn.Module):
+    """The lecture's GlobalPooling, as the lecture writes it: adaptive avg ‖ adaptive max."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.avg = nn.AdaptiveAvgPool2d(1)
+        self.max = nn.AdaptiveMaxPool2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.avg(x), self.max(x)], dim=1).flatten(1)
+
+
+def lecture_net(head: str) -> nn.Sequential:
+    """The lecture's two nets as plain nn.Sequential, layer for layer."""
+    pooled = [nn.Flatten(), nn.Linear(32 * 8 * 8, 120)]
+    if head == "global":
+        pooled = [LectureGlobalPooling(), nn.Linear(64, 120)]
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(16, 32, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),
+        *pooled,
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    )
+
+
+@pytest.mark.parametrize(("head", "total"), [("flatten", 270_942), ("global", 32_862)])
+def test_the_lecture_nets_output_for_output(head: str, total: int) -> None:
+    """poolbench's head=<head> pool=max with the lecture's weights gives the lecture's outputs:
+    the same layers in the same order (avg before max in the global head's vector)."""
+    torch.manual_seed(0)
+    ref, ours = lecture_net(head), convnet(head, "max")
+    theirs, mine = list(ref.parameters()), list(ours.parameters())
+    assert [p.shape for p in theirs] == [p.shape for p in mine]
+    assert sum(p.numel() for p in theirs) == ours.param_counts()["total"] == total
+    with torch.no_grad():
+        for a, b in zip(theirs, mine, strict=True):
+            b.copy_(a)
+    x = torch.randn(8, 3, 32, 32)
+    assert torch.allclose(ours(x), ref(x), atol=1e-6)
+    if head == "global":
+        assert torch.equal(ours.embed(x), ref[:7](x))  # the 64-feature embedding itself
+
+
+def test_global_head_mode_takes_timms_name_and_old_checkpoints_upgrade() -> None:
+    from poolbench.config import upgrade_node
+    from poolbench.models.heads import GlobalPoolHead
+
+    assert option_node("head", "global")["mode"] == "catavgmax"
+    with pytest.raises(ValueError, match="head.mode=avgmax was renamed head.mode=catavgmax"):
+        GlobalPoolHead("avgmax")  # timm's avgmax is the average: refused, not reinterpreted
+    old = {"_target_": "poolbench.models.heads.GlobalPoolHead", "mode": "avgmax"}
+    assert upgrade_node("head", old) == {**old, "mode": "catavgmax"}
+    assert upgrade_node("head", {"name": "global", "mode": "avgmax"})["mode"] == "catavgmax"
+    net = ConvNet(pool=option_node("pool", "max"), head=upgrade_node("head", old))
+    assert net.embedding_dim == 64 and net.param_counts()["total"] == 32_862

@@ -3,7 +3,9 @@
 import csv
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
 from conftest import FAST, make_cfg, read_results, run_cli, wandb_summary
 from test_review import picture_stats
 
@@ -69,7 +71,7 @@ def test_checkpoints_load_with_weights_only(trained: Path) -> None:
     assert sum(v.numel() for v in net.values()) == 32_862
     assert last["hyper_parameters"]["choices"]["head"] == "global"
     head = last["hyper_parameters"]["head"]  # what to build, as plain data (weights_only)
-    assert head == {"_target_": "poolbench.models.heads.GlobalPoolHead", "mode": "avgmax"}
+    assert head == {"_target_": "poolbench.models.heads.GlobalPoolHead", "mode": "catavgmax"}
     assert last["optimizer_states"][0]["param_groups"][0]["lr"] < 1e-6  # cosine: down to 0
     best_path = Path(r["best_checkpoint"])
     best = torch.load(best_path, map_location="cpu", weights_only=True)
@@ -192,3 +194,32 @@ def test_torchvision_reference_loader_trains(tmp_path: Path) -> None:
     )
     assert train(cfg) > 0.4  # chance is 0.1; seeds 0-2 gave 0.63-0.93
     assert read_results(tmp_path)["status"] == "ok"
+
+
+class WreckLastEpoch(L.Callback):
+    """Negates the net's last layer before the last validation: that epoch scores far below
+    chance, so its checkpoint (last.ckpt) is the worst, and the best is an earlier one."""
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == trainer.max_epochs - 1 and not trainer.sanity_checking:
+            last = [m for m in pl_module.modules() if isinstance(m, torch.nn.Linear)][-1]
+            with torch.no_grad():
+                last.weight.neg_()
+                last.bias.neg_()
+
+
+def test_the_test_metrics_come_from_the_best_checkpoint_not_the_last(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    wreck = "+callbacks.wreck._target_=test_train.WreckLastEpoch"
+    cfg = make_cfg([*FAST, "trainer.max_epochs=3", "logger=csv", wreck], tmp_path, cache=cache_dir)
+    train(cfg)
+    r = read_results(tmp_path)
+    with (tmp_path / "csv" / "metrics.csv").open() as f:
+        val = [float(row["val/acc"]) for row in csv.DictReader(f) if row["val/acc"]]
+    assert len(val) == 3 and val[-1] < 0.1 < max(val[:2])  # the last epoch is the worst
+    best = torch.load(r["best_checkpoint"], map_location="cpu", weights_only=True)
+    assert best["epoch"] < 2
+    # test/acc is the best checkpoint's: well above chance, where the last one is below it
+    assert r["metrics"]["test/acc"] > 0.3
+    assert r["metrics"]["val/acc_best"] == pytest.approx(max(val))

@@ -93,10 +93,16 @@ def config_groups(overrides: Iterable[str] = ()) -> list[str]:
 LEGACY_KEYS = {"p": "norm_type"}
 
 
+# Values renamed since: the global head's avg ‖ max mode took timm's name (models/heads.py).
+RENAMED_VALUES = {("mode", "avgmax"): "catavgmax"}
+
+
 def upgrade_node(group: str, node: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint's pool or head node as it is built today: an old one ({"name": …} and
-    keywords) becomes that shipped option's `_target_` node with its values; a current one
-    is returned as it is. So checkpoints from before the change still evaluate."""
+    keywords) becomes that shipped option's `_target_` node with its values, and renamed
+    values take their new names; a current one is returned as it is. So checkpoints from
+    before each change still evaluate."""
+    node = {k: RENAMED_VALUES.get((k, v), v) if isinstance(v, str) else v for k, v in node.items()}
     if "_target_" in node or not isinstance(node.get("name"), str):
         return node
     upgraded = option_node(group, node["name"])

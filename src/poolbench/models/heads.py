@@ -15,16 +15,29 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from poolbench.models.pooling import gem
+
+# timm's names (layers/adaptive_avgmax_pool.py): catavgmax concatenates avg ‖ max; poolbench
+# called that "avgmax" until 2026-12, which in timm is their average. Old checkpoints are
+# upgraded (config.upgrade_node); a new "avgmax" is refused rather than silently reinterpreted.
+MODES = ("avg", "max", "catavgmax")
+
 
 def adaptive_pool(x: Tensor, mode: str) -> Tensor:
-    """Global pooling to one value per channel; 'avgmax' concatenates avg ‖ max (2C features)."""
+    """Global pooling to one value per channel; 'catavgmax' concatenates avg ‖ max (2C
+    features, the lecture's GlobalPooling: average first)."""
     if mode == "avg":
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
     if mode == "max":
         return F.adaptive_max_pool2d(x, 1).flatten(1)
-    if mode == "avgmax":
+    if mode == "catavgmax":
         return torch.cat([adaptive_pool(x, "avg"), adaptive_pool(x, "max")], dim=1)
-    raise ValueError(f"unknown global pooling mode {mode!r}; choose avg, max or avgmax")
+    if mode == "avgmax":
+        raise ValueError(
+            "head.mode=avgmax was renamed head.mode=catavgmax (avg ‖ max, timm's name; "
+            "timm's avgmax is their average)"
+        )
+    raise ValueError(f"unknown global pooling mode {mode!r}; choose one of {', '.join(MODES)}")
 
 
 class FlattenHead(nn.Module):
@@ -33,9 +46,9 @@ class FlattenHead(nn.Module):
 
 
 class GlobalPoolHead(nn.Module):
-    """The lecture's GlobalPooling (mode='avgmax'), or plain global avg / max."""
+    """The lecture's GlobalPooling (mode='catavgmax'), or plain global avg / max."""
 
-    def __init__(self, mode: str = "avgmax") -> None:
+    def __init__(self, mode: str = "catavgmax") -> None:
         super().__init__()
         adaptive_pool(torch.zeros(1, 1, 1, 1), mode)  # an unknown mode fails here, not mid-run
         self.mode = mode
@@ -51,7 +64,7 @@ class HypercolumnHead(nn.Module):
     """Hariharan et al. 2015: global avg ‖ max of every block's maps, concatenated."""
 
     def forward(self, feats: list[Tensor]) -> Tensor:
-        return torch.cat([adaptive_pool(f, "avgmax") for f in feats], dim=1)
+        return torch.cat([adaptive_pool(f, "catavgmax") for f in feats], dim=1)
 
 
 class NINHead(nn.Module):
@@ -78,9 +91,7 @@ class GeMHead(nn.Module):
         self.eps = eps
 
     def forward(self, feats: list[Tensor]) -> Tensor:
-        p = self.p.clamp_min(1.0)
-        x = feats[-1].clamp_min(self.eps).pow(p)
-        return F.adaptive_avg_pool2d(x, 1).flatten(1).pow(1.0 / p)
+        return gem(feats[-1], self.p, self.eps).flatten(1)
 
     def extra_repr(self) -> str:
         return f"p={self.p.item():.3g}"

@@ -13,6 +13,20 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 
+def gem(
+    x: Tensor, p: Tensor, eps: float, kernel_size: int | None = None, stride: int | None = None
+) -> Tensor:
+    """(mean of x^p over each window)^(1/p); kernel_size None: over the whole map (the GeM
+    head). x is clamped to eps first (0^p has no useful gradient in p) and p to at least 1
+    (below 1 the mean is no longer a pooling of the window)."""
+    p = p.clamp_min(1.0)
+    x = x.clamp_min(eps).pow(p)
+    pooled = (
+        F.adaptive_avg_pool2d(x, 1) if kernel_size is None else F.avg_pool2d(x, kernel_size, stride)
+    )
+    return pooled.pow(1.0 / p)
+
+
 class GeM(nn.Module):
     """Generalized-mean pooling with a learnable exponent (Radenović, Tolias & Chum 2018,
     "Fine-tuning CNN Image Retrieval with No Human Annotation"): (mean of x^p over the
@@ -27,12 +41,10 @@ class GeM(nn.Module):
         self.kernel_size = kernel_size
         self.stride = stride or kernel_size
         self.p = nn.Parameter(torch.tensor(float(p)))
-        self.eps = eps  # x is clamped to eps first: 0^p has no useful gradient in p
+        self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        p = self.p.clamp_min(1.0)  # below 1 the mean is no longer a pooling of the window
-        pooled = F.avg_pool2d(x.clamp_min(self.eps).pow(p), self.kernel_size, self.stride)
-        return pooled.pow(1.0 / p)
+        return gem(x, self.p, self.eps, self.kernel_size, self.stride)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, p={self.p.item():.3g}"
