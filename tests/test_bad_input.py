@@ -205,6 +205,10 @@ def test_overrides_that_hydra_accepts_still_work(tmp_path: Path) -> None:
             "callbacks.shift_invariance.images=0 must be a positive whole number",
             marks=SLOW,
         ),
+        (
+            "scheduler.interval=hourly",
+            "scheduler.interval='hourly' is unknown; choose scheduler.interval=step or epoch",
+        ),
         ("data=folder", "data=folder needs data.root=PATH"),  # not the cifar10 default's
         (
             "head._target_=theirpkg.layers.Attention",  # a user's class, package not installed

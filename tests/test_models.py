@@ -258,3 +258,24 @@ def test_global_head_mode_takes_timms_name_and_old_checkpoints_upgrade() -> None
     assert upgrade_node("head", {"name": "global", "mode": "avgmax"})["mode"] == "catavgmax"
     net = ConvNet(pool=option_node("pool", "max"), head=upgrade_node("head", old))
     assert net.embedding_dim == 64 and net.param_counts()["total"] == 32_862
+
+
+def test_schedulers_are_target_configs_and_old_name_nodes_upgrade() -> None:
+    from poolbench.config import upgrade_node
+    from poolbench.scheduler import cycles_momentum, make_scheduler
+
+    opt = torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=0.002)
+    cosine = make_scheduler(option_node("scheduler", "cosine"), opt, 100, 4)
+    assert type(cosine["scheduler"]).__name__ == "CosineAnnealingLR"
+    assert cosine["scheduler"].T_max == 100 and cosine["interval"] == "step"
+    one = make_scheduler(option_node("scheduler", "onecycle"), opt, 100, 4)["scheduler"]
+    assert one.total_steps == 100 and one.optimizer.param_groups[0]["max_lr"] == 0.002
+    assert make_scheduler(option_node("scheduler", "none"), opt, 100, 4) is None
+    assert cycles_momentum(option_node("scheduler", "onecycle"))
+    assert not cycles_momentum(option_node("scheduler", "cosine"))
+    # a checkpoint from before: {"name": "cosine", "eta_min": …} builds today's cosine
+    old = upgrade_node("scheduler", {"name": "cosine", "eta_min": 0.1})
+    assert old["_target_"] == "torch.optim.lr_scheduler.CosineAnnealingLR" and old["eta_min"] == 0.1
+    assert upgrade_node("scheduler", {"name": "none"}) == {}
+    with pytest.raises(ValueError, match="scheduler.interval=hourly is not step or epoch"):
+        make_scheduler({**option_node("scheduler", "cosine"), "interval": "hourly"}, opt, 1, 1)

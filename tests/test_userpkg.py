@@ -139,3 +139,23 @@ def test_user_options_sweep_and_show_in_the_report(tmp_path: Path) -> None:
     assert len(rows) == 2 and any("| powermean | 29,103 |" in r for r in rows), rows
     # ... and in the lecture's comparison of pools (each against max pooling)
     assert any("29,103 vs 29,055 parameters" in line for line in text), text
+
+
+def test_a_users_scheduler_is_one_yaml(tmp_path: Path, cache_dir: Path) -> None:
+    """torch's StepLR from the user's conf/scheduler/step.yaml: no poolbench code names it."""
+    import csv
+
+    from poolbench.experiment import train
+
+    cfg = make_cfg(
+        [*FAST, "trainer.max_epochs=3", "logger=csv", USER_CONF, "scheduler=step"],
+        tmp_path,
+        cache=cache_dir,
+    )
+    train(cfg)
+    with (tmp_path / "csv" / "metrics.csv").open() as f:
+        lrs = [float(row["lr-AdamW"]) for row in csv.DictReader(f) if row["lr-AdamW"]]
+    assert lrs == pytest.approx([0.002, 0.001, 0.0005])  # halved at each epoch's end
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["lr_schedulers"][0]["step_size"] == 1 and last["lr_schedulers"][0]["gamma"] == 0.5
+    assert read_results(tmp_path)["choices"]["scheduler"] == "step"

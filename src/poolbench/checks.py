@@ -56,6 +56,11 @@ def validate(cfg: DictConfig) -> None:
             f"model.padding_mode={padding!r} is unknown; choose model.padding_mode="
             + " or ".join(PADDING_MODES)
         )
+    interval = OmegaConf.select(cfg, "scheduler.interval", default="step")
+    if interval not in ("step", "epoch"):
+        raise ConfigError(
+            f"scheduler.interval={interval!r} is unknown; choose scheduler.interval=step or epoch"
+        )
     tta = OmegaConf.select(cfg, "data.tta", default="none")
     if tta not in TTAS:
         raise ConfigError(f"data.tta={tta!r} is unknown; choose data.tta={' or '.join(TTAS)}")

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from poolbench.data.loader import stack_mismatch
 from poolbench.errors import ConfigError
+from poolbench.scheduler import cycles_momentum
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def _conflicts(cfg: Any, trainer: Any) -> list[str]:
 
 def _graph_conflicts(cfg: Any) -> list[str]:
     out = []
-    if cfg.scheduler.get("name") == "onecycle":
+    if cycles_momentum(cfg.scheduler):
         out.append("scheduler=onecycle (it changes Adam's betas every step; a graph fixes them)")
     if cfg.model.get("compile"):
         out.append("model.compile=true")

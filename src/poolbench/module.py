@@ -25,6 +25,7 @@ from poolbench.fast_path import (
 )
 from poolbench.models.convnet import build_convnet
 from poolbench.models.whitening import whiten_conv
+from poolbench.scheduler import make_scheduler
 
 WHITEN_IMAGES = 512  # 400k patches: plenty for a 75x75 covariance, and well under a second
 # On a GPU each host read of a device value stalls its queue of kernels: the loss is checked
@@ -248,26 +249,13 @@ class PoolNetModule(L.LightningModule):
         opt = instantiate(self.hparams.optimizer)(
             self.parameters(), **optimizer_kwargs(self.fast_plan)
         )
-        sched = self.hparams.scheduler
-        if sched["name"] == "none":
-            return opt
         total = self.trainer.estimated_stepping_batches
         if self.stacked is not None:
             total = optimizer_steps(self.trainer)
-        if sched["name"] == "cosine":
-            s = torch.optim.lr_scheduler.CosineAnnealingLR(
-                opt, T_max=total, eta_min=sched["eta_min"]
-            )
-        elif sched["name"] == "onecycle":
-            peak = [g["lr"] for g in opt.param_groups]
-            s = torch.optim.lr_scheduler.OneCycleLR(
-                opt, max_lr=peak, total_steps=total, pct_start=sched["pct_start"]
-            )
-        else:
-            raise ValueError(
-                f"unknown scheduler {sched['name']!r}; choose none, cosine or onecycle"
-            )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": s, "interval": "step"}}
+        sched = make_scheduler(
+            upgrade_node("scheduler", self.hparams.scheduler), opt, total, self.trainer.max_epochs
+        )
+        return opt if sched is None else {"optimizer": opt, "lr_scheduler": sched}
 
     def cost(self) -> dict[str, Any]:
         """Parameter counts and forward FLOPs per image, the numbers every run reports."""
