@@ -10,6 +10,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from poolbench.lightning_private import save_last_unless_saved, saves_on_train_epoch_end
+
 
 class EpochTimer(L.Callback):
     """Logs seconds per training epoch and training throughput (images/s), and notes how long
@@ -86,15 +88,10 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_missed(trainer)
+        if saves_on_train_epoch_end(self, trainer):
+            save_last_unless_saved(self, trainer)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_missed(trainer)
-
-    def _save_last_if_missed(self, trainer: L.Trainer) -> None:
-        # Skipped where Lightning saved anything at this step (or never saves: sanity check).
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if not saves_on_train_epoch_end(self, trainer):
+            save_last_unless_saved(self, trainer)

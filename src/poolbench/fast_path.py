@@ -20,6 +20,12 @@ from torch.nn import functional as F
 
 from poolbench.data.loader import stack_mismatch
 from poolbench.errors import ConfigError
+from poolbench.lightning_private import (
+    count_optimizer_steps,
+    saved_batch_progress,
+    saved_loader_states,
+    set_batches_that_stepped,
+)
 from poolbench.scheduler import cycles_momentum
 
 log = logging.getLogger(__name__)
@@ -140,10 +146,9 @@ def check_resume(ckpt_path: str | None, stack: int) -> None:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception:
         return  # not readable here: Lightning's own error names it
-    loop = ckpt.get("loops", {}).get("fit_loop", {})
-    if loop.get("epoch_loop.batch_progress", {}).get("is_last_batch", True):
+    if saved_batch_progress(ckpt).get("is_last_batch", True):
         return  # written at an epoch's end: any stack goes on from there
-    for state in loop.get("state_dict", {}).get("combined_loader") or []:
+    for state in saved_loader_states(ckpt):
         if isinstance(state, dict) and state.get("stack", stack) != stack:
             raise ConfigError(stack_mismatch(state["stack"], stack))
 
@@ -151,32 +156,28 @@ def check_resume(ckpt_path: str | None, stack: int) -> None:
 def align_validation_step(trainer: Any) -> None:
     # Validation inside fit logs at the step of the epoch's last batch, as on the eager path.
     if trainer.state.fn == "fit" and not trainer.sanity_checking and trainer.global_step > 0:
-        trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step - 1
+        set_batches_that_stepped(trainer, trainer.global_step - 1)
 
 
 def align_epoch_end_step(trainer: Any) -> None:
     # Epoch metrics (and test, after fit) log at the eager path's step: a stack crossing a
     # logging step leaves Lightning's count at that step. Validation realigns it; an epoch with
     # none after its last stack (max_steps cut it short, check_val_every_n_epoch) needs this.
-    trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step
+    set_batches_that_stepped(trainer, trainer.global_step)
 
 
 def advance_step_counters(trainer: Any, steps: int, old: int) -> None:
     """Count `steps` optimizer steps in Lightning's loop, as its own optimizer wrapper would:
     `global_step` (max_steps, checkpoints, the logger's step axis) stays the optimizer's count.
 
-    `_batches_that_stepped` is what Lightning logs against and tests for log_every_n_steps;
-    it is set so that a stack crossing a multiple of that logs once, at the eager path's step.
-    Lightning adds the stack's own 1 after the step. (Private loop state: tests/test_fast_path.py
-    checks both against the eager path, so a Lightning change shows up there.)"""
-    progress = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-    for _ in range(steps):
-        progress.increment_ready()
-        progress.increment_completed()
+    The logging step is set so that a stack crossing a multiple of log_every_n_steps logs once,
+    at the eager path's step; Lightning adds the stack's own 1 after the step. (Private loop
+    state, lightning_private.py: tests/test_fast_path.py checks both against the eager path.)"""
+    count_optimizer_steps(trainer, steps)
     new, every = old + steps, max(trainer.log_every_n_steps, 1)
     last_multiple = new - new % every
     logged = last_multiple if last_multiple > old else new
-    trainer.fit_loop.epoch_loop._batches_that_stepped = logged - 1
+    set_batches_that_stepped(trainer, logged - 1)
 
 
 class StackedSteps:

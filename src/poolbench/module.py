@@ -23,6 +23,12 @@ from poolbench.fast_path import (
     optimizer_kwargs,
     optimizer_steps,
 )
+from poolbench.lightning_private import (
+    batches_that_stepped,
+    load_loader_position,
+    saved_batch_progress,
+    set_batches_that_stepped,
+)
 from poolbench.models.convnet import build_convnet
 from poolbench.models.whitening import whiten_conv
 from poolbench.scheduler import make_scheduler
@@ -147,19 +153,18 @@ class PoolNetModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Saved inside a step (an exception there: Ctrl-C), that step had not trained.
-        progress = checkpoint.get("loops", {}).get("fit_loop", {})
-        total = progress.get("epoch_loop.batch_progress", {}).get("total", {})
+        total = saved_batch_progress(checkpoint).get("total", {})
         self._saved_inside_a_step = total.get("started", 0) > total.get("processed", 0)
 
     def on_train_start(self) -> None:
         # A run resumed mid-epoch hands the train loader its saved position (state_dict in
         # loader.py). Lightning does that only for a loader built after the checkpoint is read;
         # configure_optimizers builds it before (estimated_stepping_batches; Lightning #20550).
-        self.trainer.fit_loop._load_combined_loader_states()
+        load_loader_position(self.trainer)
         if getattr(self, "_saved_inside_a_step", False):
             # Lightning counts the logging step on as if the checkpoint were written after that
             # step's end: the resumed run would log every step-level metric one step late.
-            self.trainer.fit_loop.epoch_loop._batches_that_stepped -= 1
+            set_batches_that_stepped(self.trainer, batches_that_stepped(self.trainer) - 1)
             self._saved_inside_a_step = False
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
