@@ -195,3 +195,21 @@ def test_sync_command_reaches_the_runs_of_a_sweep_in_parts(tmp_path: Path) -> No
         f"the W&B runs under {tmp_path} have 2 different groups ['seeds_0_1', 'seeds_2']; pass "
         "one sweep folder (a sweep run in parts: give every part one logger.wandb.group)"
     )
+
+
+def test_wandb_workspaces_still_serializes() -> None:
+    """wandb_private.py's one private name (Report._to_model), on the installed release."""
+    import wandb_workspaces
+    import wandb_workspaces.reports.v2 as wr
+
+    from poolbench.wandb_private import TO_MODEL, spec
+
+    version = getattr(wandb_workspaces, "__version__", "?")
+    assert callable(getattr(wr.Report, TO_MODEL, None)), (
+        f"wandb_workspaces {version}: {TO_MODEL} moved"
+    )
+    wire = spec(wr.Report(entity="", project="p", title="t", blocks=[wr.H2("x")]))
+    heading = [b for b in wire["spec"]["blocks"] if b["type"] == "heading"]
+    assert wire["displayName"] == "t" and heading == [
+        {"type": "heading", "children": [{"text": "x"}], "level": 2}
+    ]

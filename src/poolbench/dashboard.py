@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from poolbench.errors import DashboardError, answered
+from poolbench.wandb_private import spec
 
 WORKSPACE_FILE = "wandb_workspace.json"
 REPORT_FILE = "wandb_report.json"
@@ -311,11 +312,6 @@ def build_report(sweep_dir: Path, entity: str, project: str, group: str, online:
         description="Pooling and heads: accuracy against parameters and FLOPs.",
         blocks=blocks,
     )
-
-
-def spec(obj: Any) -> dict[str, Any]:
-    """The wire form W&B stores (the library's own serialization; works offline)."""
-    return obj._to_model().model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
 # ---- checks: every panel's keys against what the runs logged ----
