@@ -361,7 +361,7 @@ def test_resume_true_and_ckpt_path_continue_the_run(digits_run: tuple[Path, str]
 def test_wandb_online_only_with_credentials(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from poolbench.loggers import build_loggers, wandb_logger, wandb_offline
+    from poolbench.loggers import build_loggers, wandb_logger, wandb_offline, wandb_online
 
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
     assert wandb_offline(None) is True
@@ -376,6 +376,13 @@ def test_wandb_online_only_with_credentials(
     netrc.unlink()
     monkeypatch.setenv("WANDB_MODE", "online")
     assert wandb_offline(None) is False  # wandb reads WANDB_MODE itself
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_API_KEY", SECRET)
+    assert wandb_offline(None) is True  # WANDB_MODE says, credentials or not
+    from poolbench import dashboard
+
+    assert dashboard.wandb_online is wandb_online  # the dashboard asks the same question
+    monkeypatch.delenv("WANDB_API_KEY")
     monkeypatch.delenv("WANDB_MODE")
     assert wandb_offline(False) is False  # logger.wandb.offline=false
 

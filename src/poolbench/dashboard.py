@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from poolbench.errors import DashboardError, answered
+from poolbench.loggers import wandb_online
 from poolbench.wandb_private import spec
 
 WORKSPACE_FILE = "wandb_workspace.json"
@@ -374,19 +374,6 @@ def check_keys(
 # ---- saving ----
 
 
-def has_credentials() -> bool:
-    import netrc
-
-    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun"):
-        return False
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    try:
-        return netrc.netrc(Path.home() / ".netrc").authenticators("api.wandb.ai") is not None
-    except (FileNotFoundError, netrc.NetrcParseError):
-        return False
-
-
 def sync_command(sweep_dir: Path, entity: str, project: str, runs: list[RunLog]) -> str:
     where = (f"--entity {entity} " if entity else "") + f"--project {project}"
     # <job>/wandb/offline-run-*, or <part>/<job>/wandb/... for a sweep run in parts.
@@ -410,7 +397,7 @@ def dashboard(
         )
     project = project or one_value(runs, "project", sweep_dir)
     entity = entity or one_value(runs, "entity", sweep_dir)  # empty for runs made offline
-    online = not dry_run and has_credentials()
+    online = not dry_run and wandb_online()
     if online and not entity:
         import wandb
 

@@ -11,18 +11,26 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 
+def wandb_online() -> bool:
+    """Whether W&B is reachable for this user, the one rule for runs and the dashboard:
+    WANDB_MODE when it says (offline, disabled, dryrun: no; online: yes), else credentials
+    (WANDB_API_KEY, or `wandb login`'s ~/.netrc entry)."""
+    mode = os.environ.get("WANDB_MODE", "").lower()
+    if mode in ("offline", "disabled", "dryrun"):
+        return False
+    if mode == "online" or os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc(Path.home() / ".netrc").authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
 def wandb_offline(requested: bool | None) -> bool:
-    """W&B runs offline unless forced, WANDB_MODE says otherwise, or credentials exist."""
+    """W&B runs offline unless forced (logger.wandb.offline) or wandb_online()."""
     if requested is not None:
         return bool(requested)
-    if os.environ.get("WANDB_MODE"):
-        return False  # wandb itself reads WANDB_MODE (online, offline, disabled)
-    if os.environ.get("WANDB_API_KEY"):
-        return False
-    try:
-        return netrc.netrc(Path.home() / ".netrc").authenticators("api.wandb.ai") is None
-    except (FileNotFoundError, netrc.NetrcParseError):
-        return True
+    return not wandb_online()
 
 
 def build_loggers(
