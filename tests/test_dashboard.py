@@ -213,3 +213,11 @@ def test_wandb_workspaces_still_serializes() -> None:
     assert wire["displayName"] == "t" and heading == [
         {"type": "heading", "children": [{"text": "x"}], "level": 2}
     ]
+
+
+def test_a_misspelt_option_is_one_line(tmp_path: Path) -> None:
+    out = run_cli(["-m", "poolbench.dashboard", str(tmp_path), "--dryrun"])
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: unrecognized arguments: --dryrun (did you mean --dry-run?); see dashboard.py --help"
+    ]

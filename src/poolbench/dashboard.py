@@ -7,7 +7,6 @@ is written or saved.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import shutil
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poolbench.errors import DashboardError, answered
+from poolbench.errors import DashboardError, OneLineArgumentParser, answered
 from poolbench.loggers import wandb_online
 from poolbench.wandb_private import spec
 
@@ -438,7 +437,7 @@ def dashboard(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "sweep_dir", type=Path, help="a sweep folder, e.g. outputs/train-sweep/<date>"
     )
