@@ -256,3 +256,32 @@ def test_help_lists_groups() -> None:
         "data: cifar10, digits, folder, synthetic",
     ):
         assert line in out.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["head=flatten", "pool=max"],
+        ["-m", "head=flatten,global", "--config-name", "eval"],
+        ["--cfg", "job", "--resolve", "-p", "model", "seed=1"],
+        ["-cd", "/tmp/conf", "-cn", "other", "hydra.searchpath=[pkg://x.conf]", "-r"],
+        ["--info", "searchpath"],
+        ["-sc", "install=bash"],
+        ["--hydra-help"],
+    ],
+)
+def test_the_flags_parser_reads_argv_as_hydra_does(argv: list[str]) -> None:
+    """cli.py tells overrides from flags with its own copy of Hydra 1.3's flags (no
+    hydra._internal in src/); here, Hydra's own parser is the reference."""
+    from hydra._internal.utils import get_args_parser  # the reference, in a test only
+
+    from poolbench.cli import hydra_flags_parser
+
+    ours, _ = hydra_flags_parser().parse_known_args(argv)
+    theirs, _ = get_args_parser().parse_known_args(argv)
+    assert vars(ours) == {k: v for k, v in vars(theirs).items() if k != "version"}
+
+
+def test_no_module_imports_hydras_internals() -> None:
+    hits = [p for p in (ROOT / "src").rglob("*.py") if "hydra._internal" in p.read_text()]
+    assert hits == []

@@ -9,11 +9,11 @@ OmegaConf are imported here: the answer is fast.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from omegaconf import DictConfig, OmegaConf
@@ -104,10 +104,10 @@ def _dotted_keys(cfg: Any) -> list[str]:
 
 
 def _known_keys(err: Exception, config_name: str, overrides: list[str], key: str) -> list[str]:
-    """Every dotted key of the config the command line composed (captured when Hydra failed
-    to apply an override); else of one composed with the command line's valid group choices."""
+    """Every dotted key of the config composed with the command line's valid group choices
+    (else of the default config): the keys a misspelt one is compared with."""
     with_hydra = key == "hydra" or key.startswith("hydra.")
-    keys = getattr(err, "poolbench_keys", None)
+    keys = None
     if keys is None:
         safe = []
         for o in _parse(overrides):
@@ -127,35 +127,6 @@ def _known_keys(err: Exception, config_name: str, overrides: list[str], key: str
     if with_hydra:
         return keys
     return [k for k in keys if k != "hydra" and not k.startswith("hydra.")]
-
-
-@contextmanager
-def _keys_on_override_errors() -> Iterator[None]:
-    """Hydra applies the command line's key=value overrides to the composed config; when one
-    fails, attach that config's keys to the error (for "did you mean"), at no extra cost."""
-    from hydra.errors import ConfigCompositionException
-
-    try:
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl
-
-        original = ConfigLoaderImpl.__dict__["_apply_overrides_to_config"]
-    except (ImportError, KeyError):  # another Hydra: compose again on error instead
-        yield
-        return
-
-    def apply(overrides: list[Any], cfg: DictConfig) -> None:
-        try:
-            original.__func__(overrides, cfg)
-        except ConfigCompositionException as err:
-            with suppress(Exception):
-                err.poolbench_keys = _dotted_keys(cfg)  # type: ignore[attr-defined]
-            raise
-
-    ConfigLoaderImpl._apply_overrides_to_config = staticmethod(apply)
-    try:
-        yield
-    finally:
-        ConfigLoaderImpl._apply_overrides_to_config = original
 
 
 def _key_message(key: str, keys: list[str], problem: str, hint: str) -> str:
@@ -265,20 +236,39 @@ def compose(
 
     check_group_options(overrides)
     try:
-        with _keys_on_override_errors():
-            return _compose_raw(config_name, overrides, return_hydra_config)
+        return _compose_raw(config_name, overrides, return_hydra_config)
     except (ConfigCompositionException, OverrideParseException) as err:
         raise OverrideError(explain(err, config_name, overrides)) from None
 
 
-def _command_line(argv: list[str]) -> tuple[list[str], str | None, bool, bool] | None:
-    """Hydra's own reading of argv: (overrides, --config-name, multirun?, conf/ only?), or
-    None when Hydra answers the command line itself."""
-    from hydra._internal.utils import get_args_parser
+def hydra_flags_parser() -> argparse.ArgumentParser:
+    """The flags @hydra.main reads (Hydra 1.3's command line), so that the overrides can be
+    told from them: tests/test_cli.py checks it against Hydra's own parser."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("overrides", nargs="*")
+    for flags in (("--help", "-h"), ("--hydra-help",), ("--resolve",), ("--run", "-r")):
+        parser.add_argument(*flags, action="store_true")
+    parser.add_argument("--multirun", "-m", action="store_true")
+    parser.add_argument("--shell-completion", "-sc", action="store_true")
+    parser.add_argument("--cfg", "-c", choices=["job", "hydra", "all"])
+    for flags in (
+        ("--package", "-p"),
+        ("--config-path", "-cp"),
+        ("--config-name", "-cn"),
+        ("--config-dir", "-cd"),
+        ("--experimental-rerun",),
+    ):
+        parser.add_argument(*flags)
+    parser.add_argument("--info", "-i", const="all", nargs="?")
+    return parser
 
+
+def _command_line(argv: list[str]) -> tuple[list[str], str | None, bool, bool] | None:
+    """Hydra's reading of argv: (overrides, --config-name, multirun?, conf/ only?), or None
+    when Hydra answers the command line itself."""
     if "--version" in argv:
         return None
-    parser = get_args_parser()
+    parser = hydra_flags_parser()
 
     def no_exit(message: str) -> NoReturn:
         raise ValueError(message)
@@ -288,7 +278,7 @@ def _command_line(argv: list[str]) -> tuple[list[str], str | None, bool, bool] |
         args, _ = parser.parse_known_args(argv)
     except (ValueError, SystemExit):
         return None  # Hydra answers it itself
-    if args.shell_completion or args.info is not None:
+    if args.shell_completion or args.info is not None or args.experimental_rerun:
         return None
     # Another config folder (--config-dir/--config-path) may hold options conf/ does not: then
     # only Hydra's own composition judges them. hydra.searchpath folders (a user's own pools
@@ -318,50 +308,28 @@ def _first_job(overrides: list[Any]) -> list[str]:
 def run_app(app: Callable[[], Any], config_name: str) -> Any:
     """Call a @hydra.main function; bad overrides end in one `error:` line and exit status 2.
 
-    Hydra composes before the task runs and prints its own error (exit 1). Here: a cheap check
-    of group options first (sweep choices too); before a sweep, a compose of its
-    first job; and Hydra's composition errors, wherever raised, become one line.
+    Hydra composes before the task runs and prints its own error (exit 1). Here, first: a
+    cheap check of group options (sweep choices too), then a compose of the command line (of
+    a sweep's first job), whose composition errors become one line, before Hydra starts.
     HYDRA_FULL_ERROR=1 keeps Hydra's own report."""
-    import hydra._internal.utils as hydra_utils
     from hydra.errors import ConfigCompositionException, OverrideParseException
 
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         return app()
     parsed = _command_line(sys.argv[1:])
-    overrides: list[str] = []
     if parsed is not None:
         overrides, name, multirun, own = parsed
         config_name = name or config_name
         try:
             if own:
                 check_group_options(overrides)
-            if multirun and own:
+                job = _first_job(_parse(overrides)) if multirun else overrides
                 try:
-                    with _keys_on_override_errors():
-                        _compose_raw(config_name, _first_job(_parse(overrides)))
+                    _compose_raw(config_name, job)
                 except (ConfigCompositionException, OverrideParseException) as err:
                     raise OverrideError(explain(err, config_name, overrides)) from None
                 except Exception:
                     pass  # not a composition error: Hydra reports it as usual
         except OverrideError as err:
             fail(str(err))
-
-    original = hydra_utils.run_and_report
-
-    def run_and_report(func: Callable[[], Any]) -> Any:
-        def guarded() -> Any:
-            try:
-                return func()
-            except (ConfigCompositionException, OverrideParseException) as err:
-                fail(explain(err, config_name, overrides))
-
-        return original(guarded)
-
-    hydra_utils.run_and_report = run_and_report
-    try:
-        with _keys_on_override_errors():
-            return app()
-    except (ConfigCompositionException, OverrideParseException) as err:  # --help composes
-        fail(explain(err, config_name, overrides))
-    finally:
-        hydra_utils.run_and_report = original
+    return app()

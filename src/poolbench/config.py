@@ -4,8 +4,9 @@ Composing a command line into a config is poolbench.cli's job."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from contextlib import suppress
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -42,19 +43,27 @@ def _conf_dir() -> str:
 CONF_DIR = _conf_dir()
 
 
+def _searchpath_overrides(overrides: Iterable[str]) -> list[str]:
+    return [o for o in overrides if o.lstrip("+").partition("=")[0] == "hydra.searchpath"]
+
+
 def searchpath(overrides: Iterable[str]) -> list[Path | None]:
     """The folders `hydra.searchpath=[pkg://theirpkg.conf, file://dir]` on the command line
-    adds (a user's own pools and heads); None for an entry not found from here."""
+    adds (a user's own pools and heads), read by Hydra's override parser; None for an entry
+    not found from here."""
     import importlib
 
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     found: list[Path | None] = []
-    for o in overrides:
-        key, _, value = o.lstrip("+").partition("=")
-        if key != "hydra.searchpath":
+    for line in _searchpath_overrides(overrides):
+        try:
+            value = OverridesParser.create().parse_overrides([line])[0].value()
+        except Exception:  # noqa: BLE001 - Hydra's own composition names a malformed one
+            found.append(None)
             continue
-        for entry in value.strip().strip("[]").split(","):
-            entry = entry.strip().strip("'\"")
-            folder = None
+        for entry in value if isinstance(value, list) else [value]:
+            entry, folder = str(entry), None
             if entry.startswith("file://"):
                 folder = Path(entry[len("file://") :])
             elif entry.startswith("pkg://"):
@@ -65,27 +74,46 @@ def searchpath(overrides: Iterable[str]) -> list[Path | None]:
     return found
 
 
-def search_dirs(overrides: Iterable[str] = ()) -> list[Path]:
-    """poolbench's conf/ and the command line's hydra.searchpath folders that exist."""
-    return [Path(CONF_DIR), *(d for d in searchpath(overrides) if d is not None)]
+@contextmanager
+def _config_loader() -> Iterator[Any]:
+    """Hydra's config loader (its public interface) over conf/ and the installed plugins: the
+    running app's, else one made for the call (Hydra's state is restored after)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        yield GlobalHydra.instance().config_loader()
+        return
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+
+
+def _options(group: str, overrides: Iterable[str], groups: bool = False) -> list[str]:
+    from hydra.core.object_type import ObjectType
+
+    extra = _searchpath_overrides(overrides)
+    kind = ObjectType.GROUP if groups else ObjectType.CONFIG
+    with warnings.catch_warnings(), _config_loader() as loader:
+        warnings.simplefilter("ignore")  # an unavailable search path: Hydra names it later
+        found = loader.get_group_options(
+            group, results_filter=kind, config_name="train" if extra else None, overrides=extra
+        )
+    return sorted(set(found))
 
 
 def group_options(group: str, overrides: Iterable[str] = ()) -> list[str]:
-    """The options of one of poolbench's config groups (<conf>/<group>/*.yaml, in conf/ and on
-    the command line's hydra.searchpath); [] if none."""
-    return sorted({p.stem for d in search_dirs(overrides) for p in (d / group).glob("*.yaml")})
+    """The options of a config group (in conf/ and on the command line's hydra.searchpath), as
+    Hydra's config loader lists them; [] if none."""
+    return _options(group, overrides)
 
 
 def config_groups(overrides: Iterable[str] = ()) -> list[str]:
     """poolbench's own config groups (Hydra's hydra/* groups are checked by Hydra)."""
-    return sorted(
-        {
-            p.name
-            for d in search_dirs(overrides)
-            for p in d.iterdir()
-            if p.is_dir() and p.name != "hydra" and not p.name.startswith(("_", "."))
-        }
-    )
+    return [
+        g
+        for g in _options("", overrides, groups=True)
+        if g != "hydra" and not g.startswith(("_", "."))
+    ]
 
 
 # Checkpoints written before pools and heads were `_target_` configs hold {"name": "lp", "p": 3}:
