@@ -37,7 +37,7 @@ def lecture_style() -> Iterator[Any]:
 
 def figure(**kwargs: Any) -> Any:
     """A 16:9 figure in the lecture's style (call inside `lecture_style`)."""
-    return pyplot().figure(figsize=SIZE, **kwargs)
+    return pyplot().figure(figsize=SIZE, dpi=DPI, **kwargs)  # pixels as saved
 
 
 def net_label(head: str, pool: str) -> str:

@@ -175,16 +175,34 @@ def scatter_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return points
 
 
-def _spread(points: list[dict[str, Any]], step: float) -> None:
-    """Points with the same parameter count (head=avg and head=max; pools without weights)
-    sit side by side, `step` decades apart, centred on their count: each stays visible."""
-    same: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for p in points:
-        same[p["params"]].append(p)
-    for group in same.values():
-        group.sort(key=lambda p: (p["head"], p["pool"], p["variant"]))
-        for i, p in enumerate(group):
-            p["x"] = p["params"] * 10 ** ((i - (len(group) - 1) / 2) * step)
+def spread(logx: list[float], y: list[float], sep_x: float, sep_y: float) -> list[float]:
+    """New log10 x positions such that no two points lie within sep_x (decades) and sep_y of
+    each other: points that would hide one another (head=avg and head=max have one count;
+    pools without weights share their head's) are merged into a cluster, laid side by side
+    sep_x apart around the cluster's mean, until no two clusters collide. Order within a
+    cluster: by true position, then by index (callers sort points by name)."""
+    pos = list(logx)
+    clusters = [[i] for i in range(len(pos))]
+
+    def collide(a: list[int], b: list[int]) -> bool:
+        return any(
+            abs(pos[i] - pos[j]) < sep_x * 0.999 and abs(y[i] - y[j]) < sep_y for i in a for j in b
+        )
+
+    while True:
+        pair = next(
+            ((a, b) for n, a in enumerate(clusters) for b in clusters[n + 1 :] if collide(a, b)),
+            None,
+        )
+        if pair is None:
+            return pos
+        a, b = pair
+        clusters.remove(b)
+        a += b
+        a.sort(key=lambda i: (logx[i], i))
+        mid = sum(logx[i] for i in a) / len(a)
+        for k, i in enumerate(a):
+            pos[i] = mid + (k - (len(a) - 1) / 2) * sep_x
 
 
 def accuracy_vs_params_figure(jobs: list[Job]) -> tuple[Any, dict[str, Any]]:
@@ -199,7 +217,7 @@ def accuracy_vs_params_figure(jobs: list[Job]) -> tuple[Any, dict[str, Any]]:
     from poolbench.figures.labels import place_labels
     from poolbench.plotting import pool_colors
 
-    points = scatter_points(summarize(jobs))
+    points = sorted(scatter_points(summarize(jobs)), key=lambda p: (p["head"], p["pool"]))
     fig = figure()
     ax = fig.add_axes((0.08, 0.1, 0.7, 0.78))
     data: dict[str, Any] = {"points": points}
@@ -210,21 +228,32 @@ def accuracy_vs_params_figure(jobs: list[Job]) -> tuple[Any, dict[str, Any]]:
         return fig, data
     lo, hi = (math.log10(f(p["params"] for p in points)) for f in (min, max))
     span = max(hi - lo, 0.5)  # decades; one count alone still gets a readable axis
-    crowd = max(sum(q["params"] == p["params"] for q in points) for p in points)
-    step = 0.03 * span
-    pad = max(0.12 * span, (crowd - 1) / 2 * step + 0.06 * span)
-    mid, half = (lo + hi) / 2, span / 2 + pad
-    xlim = (10 ** (mid - half), 10 ** (mid + half))
-    _spread(points, step)
     y_lo = min(p["acc_mean"] - p["acc_std"] for p in points)
     y_hi = max(p["acc_mean"] + p["acc_std"] for p in points)
     y_pad = 0.15 * max(y_hi - y_lo, 1.0)
     ylim = (y_lo - y_pad, y_hi + y_pad)
+    # Points that would hide each other move sideways, by a marker's width in pixels.
+    size = 13  # marker size, points
+    box = ax.get_window_extent()
+    gap = 1.2 * size * fig.dpi / 72  # pixels between marker centres
+    sep_y = gap * (ylim[1] - ylim[0]) / box.height
+    mid, half = (lo + hi) / 2, span / 2 + 0.12 * span
+    for _ in range(3):  # the spread widens the axis, which narrows a marker's width in decades
+        sep_x = gap * 2 * half / box.width
+        logx = spread(
+            [math.log10(p["params"]) for p in points], [p["acc_mean"] for p in points], sep_x, sep_y
+        )
+        need = max(mid - min(logx), max(logx) - mid) + 0.06 * span
+        if need <= half:
+            break
+        half = need
+    for p, x in zip(points, logx, strict=True):
+        p["x"] = 10**x
+    xlim = (10 ** (mid - half), 10 ** (mid + half))
 
     heads = sorted({p["head"] for p in points})
     markers = {h: HEAD_MARKERS[i % len(HEAD_MARKERS)] for i, h in enumerate(heads)}
     colours = pool_colors(list({p["pool"] for p in points}))  # as poolbench-report's
-    size = 13  # marker size, points
     for p in points:
         ax.errorbar(
             p["x"],
@@ -277,7 +306,7 @@ def accuracy_vs_params_figure(jobs: list[Job]) -> tuple[Any, dict[str, Any]]:
     fig.text(
         0.08,
         0.905,
-        "configurations with equal parameter counts are drawn side by side",
+        "points that would hide each other are moved sideways, in a row around their count",
         fontsize=14,
         color="0.35",
     )
