@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT, read_results, run_command
+from PIL import Image
+
+from poolbench.figures.cli import FIGURES
 
 SHIPPED = ["pyproject.toml", "README.md", "src", "conf"]
 
@@ -68,6 +71,23 @@ def test_a_non_editable_install_trains_from_any_folder(tmp_path: Path) -> None:
     # Ten digits, 359 test images: chance 0.1, the commonest digit 0.142; one epoch reaches
     # about 0.35.
     assert r["metrics"]["test/acc"] > 0.25
+
+    # The other tools a user runs are console scripts of the installed copy too.
+    def tool(name: str, *args: str) -> str:
+        done = run_command([str(site / "bin" / name), *args], cwd=elsewhere, env=env)
+        assert done.returncode == 0, (name, done.stderr[-3000:])
+        return done.stdout
+
+    assert "params/total 270,942" in tool("poolbench-shapes", "head=flatten", "pool=max")
+    assert "wrote pooling.png" in tool("poolbench-visualize", "--out", "pooling.png")
+    assert Image.open(elsewhere / "pooling.png").size[0] > 500
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert "embed/knn_acc" in tool("poolbench-embed", f"ckpt_path={ckpt}", "knn_k=5")
+    assert "embed/knn_acc" in read_results(run)["metrics"]
+    made = tool("poolbench-figures", "figures", str(run))
+    for name in FIGURES:
+        assert f"wrote figures/{name}" in made
+        assert Image.open(elsewhere / "figures" / name).size == (1920, 1080)
 
 
 def test_every_config_group_and_the_ray_launcher_are_packaged() -> None:
