@@ -17,7 +17,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from poolbench.figures import cli, nets, pooling, review, sweep
-from poolbench.figures.style import DPI, SIZE, lecture_style
+from poolbench.figures.style import lecture_style
 from poolbench.report import Job
 
 FLAT, GLOB = "head=flatten pool=max", "head=global pool=max"
@@ -332,7 +332,7 @@ def test_the_command_writes_six_16_by_9_pictures(swept: Path, tmp_path: Path) ->
     for name in cli.FIGURES:
         assert f"wrote {tmp_path / 'figs' / name}" in out.stdout
         px = np.asarray(Image.open(tmp_path / "figs" / name).convert("RGB"))
-        assert px.shape == (SIZE[1] * DPI, SIZE[0] * DPI, 3), name  # 1920 x 1080: 16:9
+        assert px.shape == (1080, 1920, 3), name  # 16:9, as a projector shows it
         colours = len(np.unique(px.reshape(-1, 3), axis=0))
         assert colours > 50 and px.std() > 20, (name, colours)  # not blank, not flat
     # --run names a missing folder: one line, exit 2, before any figure
