@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST, ROOT, kill_group, read_results, wandb_summary
+from conftest import FAST, ROOT, kill_group, read_results, run_command, wandb_summary
 from test_sweeps import wandb_group
 
 JOBS = [*FAST, "trainer.max_epochs=1", "trainer.accelerator=cpu", "seed=0,1,2,3"]
@@ -58,15 +58,65 @@ def jobs_by_gpu(sweep: Path, n: int) -> dict[str, int]:
     return collections.Counter(r["device"]["cuda_visible_devices"] for r in results)
 
 
-def test_ray_sweep_spreads_jobs_over_gpus(tmp_path: Path) -> None:
-    code, out = finish(start(tmp_path, *JOBS, *RAY))
-    assert code == 0, out[-3000:]
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_token_cluster_takes_its_token_and_spreads_jobs_over_gpus(tmp_path: Path) -> None:
+    """A real cluster (`ray start --head`) with Ray's token auth, which believes it has two
+    GPUs: joined without the token, one error line; with it, four jobs on two GPUs, four
+    finished W&B runs in one group, and no traceback in the sweep's log."""
+    ray = str(Path(sys.executable).with_name("ray"))
+    env = {**os.environ, "RAY_DEDUP_LOGS": "0"}
+    env.pop("WANDB_SILENT", None)  # W&B as a user sees it: its teardown must print no traceback
+    env.pop("RAY_AUTH_MODE", None)
+    subprocess.run([ray, "get-auth-token", "--generate"], env=env, check=True, timeout=120)
+    port = free_port()
+    head = [ray, "start", "--head", f"--port={port}", "--num-cpus=4", "--num-gpus=2"]
+    head += ["--include-dashboard=false", "--disable-usage-stats"]
+    started = subprocess.run(
+        head, env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True, timeout=180
+    )
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        cluster = [
+            "hydra/launcher=ray_gpus",
+            f"hydra.launcher.ray.init.address=127.0.0.1:{port}",
+            "hydra.launcher.ray.remote.num_gpus=0.5",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+            f"data.cache_dir={tmp_path}/cache",
+        ]
+        command = [sys.executable, "train.py", "-m", *JOBS, *cluster]
+        refused = run_command(command, env=env, timeout=300)
+        assert refused.returncode == 2
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: hydra.launcher.ray.init.address=127.0.0.1:{port}: Ray ")
+        assert "export RAY_AUTH_MODE=token" in last and "~/.ray/auth_token" in last
+        assert not (tmp_path / "sweep" / "0").exists()  # no job started
+
+        joined = run_command(command, env={**env, "RAY_AUTH_MODE": "token"}, timeout=600)
+        log = joined.stdout + joined.stderr
+        assert joined.returncode == 0, log[-3000:]
+        assert "Traceback" not in log and "Exception ignored" not in log, log[-3000:]
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
     sweep = tmp_path / "sweep"
     assert jobs_by_gpu(sweep, 4) == {"0": 2, "1": 2}  # a half GPU each: two jobs a GPU
     runs = [wandb_summary(sweep / str(i)) for i in range(4)]
     assert all(r["state"] == "finished" for r in runs)
     assert len({r["run_id"] for r in runs}) == 4
     assert {wandb_group(sweep / str(i)) for i in range(4)} == {f"{tmp_path.name}/sweep"}
+
+
+def test_joining_a_cluster_fails_in_one_line_naming_the_token() -> None:
+    from hydra_plugins.poolbench_ray.launcher import join_failed
+
+    assert "export RAY_AUTH_MODE=token" in join_failed("ray://h:10001", None)
+    assert "holds the token the cluster was started with" in join_failed("h:6379", "token")
 
 
 def test_joblib_gpus_binds_each_worker_to_one_gpu(tmp_path: Path) -> None:

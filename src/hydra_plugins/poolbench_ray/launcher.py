@@ -8,6 +8,7 @@ fail the sweep once all are done, as the other launchers do.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,7 +45,7 @@ if RayLauncher is not None:
             if not self.ray_cfg.init.get("address"):
                 # A local Ray: its jobs exchange only configs and results (the plugin's value).
                 self.ray_cfg.init.setdefault("object_store_memory", 78643200)
-            start_ray(self.ray_cfg.init)
+            join_ray(start_ray, self.ray_cfg.init)
             jobs = []
             for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
                 log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
@@ -58,7 +59,7 @@ if RayLauncher is not None:
                     self.hydra_context,
                     self.ray_cfg.remote,
                     cfg,
-                    self.task_function,
+                    functools.partial(then_close_wandb, self.task_function),
                     Singleton.get_state(),
                 )
                 jobs.append((ref, cfg))
@@ -83,3 +84,47 @@ if RayLauncher is not None:
         ret.status = JobStatus.FAILED
         ret._return_value = RuntimeError(f"job {cfg.hydra.job.num}: {reason}")
         return ret
+
+
+def join_ray(start_ray: Any, init: Any) -> None:
+    """Start or join Ray; a cluster that does not let us in is one `error:` line, not Ray's
+    traceback. Ray 2.5x clusters started with token auth refuse a client without the token,
+    after 20 s of retries that name the cause only in Ray's own log."""
+    import os
+
+    from poolbench.errors import fail
+
+    address = init.get("address")
+    try:
+        start_ray(init)
+    except ConnectionError:
+        if not address:
+            raise
+        fail(join_failed(address, os.environ.get("RAY_AUTH_MODE")))
+
+
+def join_failed(address: str, auth_mode: str | None) -> str:
+    where = f"hydra.launcher.ray.init.address={address}: Ray could not join that cluster"
+    if auth_mode != "token":
+        return (
+            f"{where}; a cluster with token auth (Ray 2.5x, `ray start` with RAY_AUTH_MODE=token) "
+            "refuses clients without its token: export RAY_AUTH_MODE=token, with the cluster's "
+            "token in ~/.ray/auth_token (or RAY_AUTH_TOKEN_PATH=FILE); else check the address"
+        )
+    return (
+        f"{where} with RAY_AUTH_MODE=token: check the address, and that ~/.ray/auth_token (or "
+        "RAY_AUTH_TOKEN_PATH / RAY_AUTH_TOKEN) holds the token the cluster was started with"
+    )
+
+
+def then_close_wandb(task_function: Any, cfg: Any) -> Any:
+    """Run a job on a Ray worker, then close the worker's W&B service while the worker lives:
+    Ray ends its workers' processes together, and W&B's own exit hook would then write a
+    traceback into the sweep's log for a service already gone."""
+    import sys
+
+    try:
+        return task_function(cfg)
+    finally:
+        if "wandb" in sys.modules:
+            sys.modules["wandb"].teardown()
