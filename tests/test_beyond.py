@@ -155,7 +155,7 @@ def test_readme_parameter_tables_are_what_shapes_py_prints() -> None:
 
 
 def test_eval_precision_is_the_commands_else_the_runs(tmp_path: Path) -> None:
-    from poolbench.eval import training_precision
+    from poolbench.trained import training_precision
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)

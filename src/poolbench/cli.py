@@ -281,11 +281,9 @@ def _command_line(argv: list[str]) -> tuple[list[str], str | None, bool, bool] |
     if args.shell_completion or args.info is not None or args.experimental_rerun:
         return None
     # Another config folder (--config-dir/--config-path) may hold options conf/ does not: then
-    # only Hydra's own composition judges them. hydra.searchpath folders (a user's own pools
-    # and heads) are read here too, so their options get "did you mean" as well; one not found
-    # from here leaves the judging to Hydra.
-    own = not (args.config_dir or args.config_path) and None not in searchpath(args.overrides)
-    return list(args.overrides), args.config_name, bool(args.multirun), own
+    # only Hydra's own composition judges them.
+    conf_only = not (args.config_dir or args.config_path)
+    return list(args.overrides), args.config_name, bool(args.multirun), conf_only
 
 
 def _first_job(overrides: list[Any]) -> list[str]:
@@ -318,11 +316,15 @@ def run_app(app: Callable[[], Any], config_name: str) -> Any:
         return app()
     parsed = _command_line(sys.argv[1:])
     if parsed is not None:
-        overrides, name, multirun, own = parsed
+        overrides, name, multirun, conf_only = parsed
         config_name = name or config_name
         try:
-            if own:
-                check_group_options(overrides)
+            if conf_only:
+                # hydra.searchpath folders (a user's own pools and heads) are read here too, so
+                # their options get "did you mean" as well; one not found from here leaves the
+                # options to the compose below, which names them as Hydra finds them.
+                if None not in searchpath(overrides):
+                    check_group_options(overrides)
                 job = _first_job(_parse(overrides)) if multirun else overrides
                 try:
                     _compose_raw(config_name, job)

@@ -146,15 +146,7 @@ def log_to_wandb(
 
 def embed(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """`overrides`: the command's, so that without data= the run's own data is used."""
-    from poolbench.data.datamodule import ImageDataModule
-    from poolbench.devices import precision_plugin
-    from poolbench.eval import (
-        check_classes,
-        read_checkpoint,
-        use_training_data,
-        use_training_precision,
-    )
-    from poolbench.module import PoolNetModule
+    from poolbench.trained import load_trained
 
     if cfg.split not in SPLITS:
         raise UserError(
@@ -162,17 +154,13 @@ def embed(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
         )
     if isinstance(cfg.knn_k, bool) or not isinstance(cfg.knn_k, int) or cfg.knn_k < 1:
         raise UserError(f"knn_k={cfg.knn_k!r} must be a positive whole number, e.g. knn_k=10")
-    ckpt = read_checkpoint(cfg.ckpt_path)
-    use_training_data(cfg, list(overrides))  # unless data= is given
-    module = PoolNetModule(**ckpt["hyper_parameters"])
-    module.load_state_dict(ckpt["state_dict"])
-    precision, precision_why = use_training_precision(cfg, list(overrides))  # the run's, or named
-    at_precision = precision_plugin(precision)
-    at_precision.convert_module(module)
-    dm = ImageDataModule(cfg.data, seed=cfg.seed or 0)
-    check_classes(ckpt["hyper_parameters"], dm, cfg.data.source)
-    dm.prepare_data()
-    dm.setup("test")
+    run = load_trained(cfg, list(overrides))  # the run's data and precision unless named
+    module, dm, at_precision, precision_why = (
+        run.module,
+        run.datamodule,
+        run.precision,
+        run.precision_why,
+    )
     split = getattr(dm, cfg.split)
     index_emb = embed_split(module.net, dm, dm.train, precision=at_precision)
     emb = (
@@ -212,7 +200,7 @@ def embed(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
         "n_index": len(index_emb),
         "n_queries": len(emb),
         "knn_acc": knn,
-        "precision": precision,
+        "precision": cfg.trainer.precision,
         "precision_why": precision_why,
     }
     results_file = run_dir / "results.json"

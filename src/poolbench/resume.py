@@ -66,7 +66,7 @@ def check_checkpoint_fits(path: str, module: Any, choices: dict[str, str]) -> No
     a poolbench checkpoint (loaded with weights_only: it cannot run code), and holds the network
     this run builds; else one line naming what differs."""
     from poolbench.config import MODEL_GROUPS
-    from poolbench.eval import checkpoint_choices, read_checkpoint
+    from poolbench.trained import checkpoint_choices, read_checkpoint
 
     ckpt = read_checkpoint(path)  # missing, unreadable, not poolbench's: one line each
     theirs = {k: v.shape for k, v in ckpt["state_dict"].items() if k.startswith("net.")}

@@ -15,12 +15,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
 
 PER_CLASS = 8  # as callbacks.review_images.per_class
 
@@ -58,52 +56,17 @@ def photo_mode(argv: list[str]) -> None:
     print(f"wrote {args.out}")
 
 
-@dataclass
-class LoadedRun:
-    """A trained net in eval mode with the test data it is judged on, as eval.py sees them."""
-
-    cfg: DictConfig  # the eval config: ckpt_path, and the run's data unless data= was given
-    module: Any  # PoolNetModule, converted to the run's precision
-    datamodule: Any  # ImageDataModule, set up for testing, no augmentation
-    precision: Any  # the Lightning precision plugin of the run's precision
-
-
-def load_run(ckpt_path: str | Path, overrides: Sequence[str] = ()) -> LoadedRun:
-    """The checkpoint's net and its run's data (its folder's saved config, unless `overrides`
-    name data=) at the run's precision. Bad input raises a UserError."""
-    from omegaconf import open_dict
-
+def load_run(ckpt_path: str | Path, overrides: Sequence[str] = ()) -> Any:
+    """The checkpoint's net and its run's data, as eval.py loads them (trained.load_trained),
+    without augmentation. Bad input raises a UserError."""
     from poolbench.cli import compose
-    from poolbench.data.datamodule import ImageDataModule
-    from poolbench.devices import precision_plugin
-    from poolbench.eval import (
-        check_classes,
-        read_checkpoint,
-        use_training_data,
-        use_training_precision,
-    )
-    from poolbench.module import PoolNetModule
+    from poolbench.trained import load_trained
 
     overrides = [
         f"ckpt_path={ckpt_path}",
         *(o for o in overrides if not o.startswith("ckpt_path=")),
     ]
-    cfg = compose("eval", overrides)
-    ckpt = read_checkpoint(cfg.ckpt_path)
-    use_training_data(cfg, overrides)  # unless data= is given
-    module = PoolNetModule(**ckpt["hyper_parameters"])
-    module.load_state_dict(ckpt["state_dict"])
-    module.eval()
-    precision, _ = use_training_precision(cfg, overrides)  # the run's, unless named
-    at_precision = precision_plugin(precision)
-    at_precision.convert_module(module)
-    with open_dict(cfg):
-        cfg.data.augment = False
-    dm = ImageDataModule(cfg.data)
-    check_classes(ckpt["hyper_parameters"], dm, cfg.data.source)
-    dm.prepare_data()
-    dm.setup("test")
-    return LoadedRun(cfg, module, dm, at_precision)
+    return load_trained(compose("eval", overrides), overrides, augment=False)
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ def run_data(run_dir: Path) -> Any:
     """The data node `run_dir` trained on (its .hydra/config.yaml over today's defaults, as
     eval.py reads it), resolved against today's paths."""
     from poolbench.cli import compose
-    from poolbench.eval import use_training_data
+    from poolbench.trained import use_training_data
 
     if not (run_dir / ".hydra" / "config.yaml").is_file():
         raise UserError(

@@ -44,9 +44,9 @@ def review_run(run_dir: Path) -> dict[str, Any]:
     """The test set through the run's best checkpoint, at the run's precision and with its
     test-time augmentation: the confusion matrix (rows true, columns predicted), the most
     confident mistakes, and the feature maps of two test images of different classes."""
-    from poolbench.eval import checkpoint_choices
     from poolbench.pictures import spread_indices
     from poolbench.review import add_mistakes
+    from poolbench.trained import checkpoint_choices
     from poolbench.visualize import PER_CLASS, load_run
 
     ckpt = best_checkpoint(run_dir)
