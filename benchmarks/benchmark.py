@@ -44,7 +44,7 @@ def median_rate(fn: Any, repeats: int) -> float:
 
 # (b) poolbench's Trainer.fit -----------------------------------------------------------------
 def compose(overrides: list[str]) -> Any:
-    from poolbench.cli import compose as compose_config
+    from poolbench.cli.overrides import compose as compose_config
 
     return compose_config("train", overrides)
 
@@ -57,10 +57,10 @@ def poolbench_fit(overrides: list[str], steps: int, warmup: int, out: Path) -> t
     from omegaconf import open_dict
     from plain import synchronize
 
-    from poolbench import fast_path
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.experiment import build_module, build_trainer
-    from poolbench.loggers import build_loggers
+    from poolbench.training import fast_path
+    from poolbench.training.job import build_module, build_trainer
+    from poolbench.training.loggers import build_loggers
 
     class Clock(L.Callback):
         def __init__(self) -> None:
@@ -194,7 +194,7 @@ def speed_rows(args: Any, data: list[str], tmp: Path, warmup: int) -> list[tuple
     import plain
 
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.devices import auto_precision
+    from poolbench.training.devices import auto_precision
 
     device = training_device()
     rows: list[tuple[str, str]] = []
@@ -301,7 +301,7 @@ def shift_rows(dm: Any, device: Any) -> list[tuple[str, str]]:
     measures on this device, untrained global net (the cost does not depend on the weights)."""
     from plain import synchronize
 
-    from poolbench.shift_invariance import ShiftInvariance, measure
+    from poolbench.training.shift_invariance import ShiftInvariance, measure
 
     dm.setup("test")
     callback = ShiftInvariance()  # the shipped defaults: max_shift 8, circular

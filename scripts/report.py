@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from poolbench.report import main  # noqa: E402
+from poolbench.review.report import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

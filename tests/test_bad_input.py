@@ -396,7 +396,7 @@ def test_divergence_stops_at_the_first_non_finite_loss(tmp_path: Path) -> None:
 
 
 def test_finite_loss_checks_skip_gpu_steps_but_never_an_epochs_end() -> None:
-    from poolbench.module import FINITE_CHECK_EVERY, finite_check_due
+    from poolbench.training.module import FINITE_CHECK_EVERY, finite_check_due
 
     # on a GPU, reading the loss stalls the kernel queue: only every FINITE_CHECK_EVERY-th step
     due = [i for i in range(100) if finite_check_due("cuda", i, last_batch=False)]

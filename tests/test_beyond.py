@@ -12,8 +12,8 @@ from conftest import FAST, ROOT, docs_text, make_cfg, read_results, run_cli
 from test_review import picture_stats
 
 from poolbench.config import group_options, option_node
-from poolbench.experiment import train
 from poolbench.models.convnet import ConvNet, layer_table
+from poolbench.training.job import train
 
 HEADS, POOLS = group_options("head"), group_options("pool")
 # Every head after max pooling and every pool before the global head: pool and head rows are
@@ -66,7 +66,7 @@ def trained_global(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_embed_writes_vectors_and_knn_accuracy(trained_global: Path, tmp_path: Path) -> None:
-    from poolbench.embed import embed
+    from poolbench.review.embed import embed
 
     ckpt = read_results(trained_global)["best_checkpoint"]
     cfg = make_cfg(
@@ -91,7 +91,7 @@ def test_embed_writes_vectors_and_knn_accuracy(trained_global: Path, tmp_path: P
     std, colours = picture_stats(trained_global / "embeddings_2d.png")
     assert std > 20 and colours > 50, (std, colours)
     # The scatter draws each class's PCA points, in its own colour.
-    from poolbench.embed import pca_2d, scatter_figure
+    from poolbench.review.embed import pca_2d, scatter_figure
 
     xy = pca_2d(torch.from_numpy(emb))
     fig = scatter_figure(xy, torch.from_numpy(labels), [f"class{i}" for i in range(10)], "")
@@ -122,7 +122,7 @@ def test_embed_writes_vectors_and_knn_accuracy(trained_global: Path, tmp_path: P
 
 
 def test_knn_accuracy_on_separable_points() -> None:
-    from poolbench.embed import knn_accuracy
+    from poolbench.review.embed import knn_accuracy
 
     centers = torch.eye(3) * 10
     labels = torch.arange(3).repeat(20)
@@ -155,7 +155,7 @@ def test_readme_parameter_tables_are_what_shapes_py_prints() -> None:
 
 
 def test_eval_precision_is_the_commands_else_the_runs(tmp_path: Path) -> None:
-    from poolbench.trained import training_precision
+    from poolbench.review.trained import training_precision
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)

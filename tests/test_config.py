@@ -8,8 +8,8 @@ import pytest
 from conftest import CONF, ROOT, docs_text, make_cfg, make_folder, run_cli
 from torch import nn
 
-from poolbench.experiment import build_module
 from poolbench.models.pooling import APSPool, BlurPool, GeM, MixedPool
+from poolbench.training.job import build_module
 
 
 def options(group: str) -> list[str]:
@@ -183,7 +183,7 @@ LOGGERS = {
 
 @pytest.mark.parametrize(("logger", "kinds"), LOGGERS.items())
 def test_logger_options_build_those_loggers(logger: str, kinds: list[str], tmp_path: Path) -> None:
-    from poolbench.loggers import build_loggers
+    from poolbench.training.loggers import build_loggers
 
     cfg = make_cfg([f"logger={logger}"], tmp_path)
     built = build_loggers(cfg, "defaults", None, [])
@@ -211,8 +211,8 @@ def test_trainer_options_build_that_trainer(
 ) -> None:
     import torch
 
-    from poolbench import devices
-    from poolbench.experiment import build_trainer
+    from poolbench.training import devices
+    from poolbench.training.job import build_trainer
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on this CPU machine
     # Both kinds of CPU, whatever this one is: precision=auto follows native bf16 support.
@@ -275,7 +275,7 @@ def test_the_flags_parser_reads_argv_as_hydra_does(argv: list[str]) -> None:
     hydra._internal in src/); here, Hydra's own parser is the reference."""
     from hydra._internal.utils import get_args_parser  # the reference, in a test only
 
-    from poolbench.cli import hydra_flags_parser
+    from poolbench.cli.overrides import hydra_flags_parser
 
     ours, _ = hydra_flags_parser().parse_known_args(argv)
     theirs, _ = get_args_parser().parse_known_args(argv)

@@ -6,7 +6,7 @@ from pathlib import Path
 from conftest import FAST, read_results, run_cli, wandb_summary
 from test_sweeps import wandb_group
 
-from poolbench.report import report
+from poolbench.review.report import report
 
 SECTIONS = {
     "Accuracy vs cost": ["Scatter Plot", "Scatter Plot"],
@@ -165,7 +165,7 @@ def test_sync_command_reaches_the_runs_of_a_sweep_in_parts(tmp_path: Path) -> No
 
     import pytest
 
-    from poolbench.dashboard import RunLog, sync_command
+    from poolbench.review.dashboard import RunLog, sync_command
 
     runs = []
     for part, job in (("seeds_0_1", "0"), ("seeds_0_1", "1"), ("seeds_2", "0")):
@@ -185,7 +185,7 @@ def test_sync_command_reaches_the_runs_of_a_sweep_in_parts(tmp_path: Path) -> No
         f"wandb sync --entity me --project p {tmp_path}/seeds_2/*/wandb/offline-run-*"
     )
     # Parts left in their default groups (each its folder's name): the fix is named.
-    from poolbench.dashboard import DashboardError, one_value
+    from poolbench.review.dashboard import DashboardError, one_value
 
     for r in runs:
         r.group = r.path.parts[-4]
@@ -202,7 +202,7 @@ def test_wandb_workspaces_still_serializes() -> None:
     import wandb_workspaces
     import wandb_workspaces.reports.v2 as wr
 
-    from poolbench.wandb_private import TO_MODEL, spec
+    from poolbench.review.wandb_private import TO_MODEL, spec
 
     version = getattr(wandb_workspaces, "__version__", "?")
     assert callable(getattr(wr.Report, TO_MODEL, None)), (
@@ -216,7 +216,7 @@ def test_wandb_workspaces_still_serializes() -> None:
 
 
 def test_a_misspelt_option_is_one_line(tmp_path: Path) -> None:
-    out = run_cli(["-m", "poolbench.dashboard", str(tmp_path), "--dryrun"])
+    out = run_cli(["-m", "poolbench.review.dashboard", str(tmp_path), "--dryrun"])
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "error: unrecognized arguments: --dryrun (did you mean --dry-run?); see dashboard.py --help"

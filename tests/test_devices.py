@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from poolbench import devices
+from poolbench.training import devices
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from conftest import FAST, make_cfg, read_results
 
 from poolbench.data.loader import EpochSampler, ImageStore, InMemoryLoader, Normalizer
 from poolbench.errors import ConfigError
-from poolbench.experiment import train
-from poolbench.fast_path import plan
+from poolbench.training.fast_path import plan
+from poolbench.training.job import train
 
 STACKED = ["fast.enabled=true", "fast.stack=3"]
 
@@ -146,7 +146,7 @@ def test_fast_true_with_a_conflict_is_a_one_line_error(
 
 
 def test_bad_fast_enabled_is_named(tmp_path: Path) -> None:
-    from poolbench.checks import validate
+    from poolbench.training.checks import validate
 
     with pytest.raises(ConfigError, match="fast.enabled='sometimes'"):
         validate(make_cfg([*FAST, "fast.enabled=sometimes"], tmp_path))
@@ -228,7 +228,7 @@ def test_a_failed_capture_goes_on_eagerly(
 ) -> None:
     # On a CPU: pretend to be a GPU run whose graph cannot be recorded (an op that does not
     # capture); the run must end as the eager one does, and say that no graph ran.
-    from poolbench import fast_path, module
+    from poolbench.training import fast_path, module
 
     eager, _ = fit(tmp_path, "eager", [])
 
@@ -253,7 +253,7 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, li
     """Eager and stacked runs that max_steps=7 stops inside the second epoch's first stack of 3
     (5 steps an epoch: 4 full batches of 128 and 28 images): results, what the CSV logger got,
     and the images EpochTimer counted per epoch."""
-    from poolbench.callbacks import EpochTimer
+    from poolbench.training.callbacks import EpochTimer
 
     tmp_path = tmp_path_factory.mktemp("capped")
     timers: list[EpochTimer] = []
@@ -299,8 +299,8 @@ def test_epoch_timer_counts_only_the_images_a_cut_stack_trained_on(capped: dict)
 def test_resuming_inside_an_epoch_with_another_stack_is_refused_before_fit(
     capped: dict, tmp_path: Path
 ) -> None:
-    from poolbench.experiment import train
-    from poolbench.fast_path import check_resume
+    from poolbench.training.fast_path import check_resume
+    from poolbench.training.job import train
 
     # max_steps stopped the stacked run 2 steps into its second epoch's first stack of 3
     inside = capped["folder"] / "stacked/checkpoints/last.ckpt"

@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import FAST, ROOT, make_cfg, read_results, run_command, wandb_summary
 
-from poolbench.experiment import train
+from poolbench.training.job import train
 
 SLOW_ENOUGH = [  # epochs long enough (about a second) to interrupt one in the middle
     *FAST[:-1],
@@ -52,7 +52,7 @@ def load(path: Path) -> dict:
 def check_restorable(ckpt: dict, last: dict) -> None:
     """A Lightning checkpoint of this run: model, optimizer, schedule and loop state, whose
     weights load into the model and have moved on from those of last.ckpt."""
-    from poolbench.module import PoolNetModule
+    from poolbench.training.module import PoolNetModule
 
     for key in ("state_dict", "optimizer_states", "lr_schedulers", "loops", "callbacks"):
         assert ckpt.get(key), key
@@ -161,7 +161,7 @@ def test_interrupt_then_resume_from_interrupted_ckpt_matches_an_uninterrupted_ru
     batch: the same training, logged at the same steps, as a run never interrupted (but for
     the interrupted epoch's train averages). A SIGTERM stops between steps; Ctrl-C mostly lands
     inside one, whose batch has then not trained."""
-    from poolbench.module import PoolNetModule
+    from poolbench.training.module import PoolNetModule
 
     def job(name: str, *extra: str) -> Path:
         overrides = [*FAST, "trainer=cpu", "trainer.max_epochs=3", "data.augment=true", "seed=3"]
@@ -311,7 +311,7 @@ def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path: Path,
 
 
 def test_run_folders_are_unique_and_shared_by_a_jobs_ranks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from poolbench.distributed import run_stamp
+    from poolbench.sweeps.distributed import run_stamp
 
     before = dict(os.environ)
     stamps = {run_stamp() for _ in range(3)}
@@ -381,7 +381,7 @@ def test_a_resumed_run_keeps_the_best_score_so_far(tmp_path: Path) -> None:
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from poolbench.callbacks import RunCheckpoint
+    from poolbench.training.callbacks import RunCheckpoint
 
     def saver(cls: type, folder: str) -> ModelCheckpoint:
         return cls(dirpath=tmp_path / folder, monitor="val/acc", mode="max", save_last=True)
@@ -405,7 +405,7 @@ def test_a_resumed_run_keeps_the_best_score_so_far(tmp_path: Path) -> None:
 def test_last_ckpt_is_the_last_epoch_even_without_improvement(tmp_path: Path) -> None:
     import torch
 
-    from poolbench.experiment import train
+    from poolbench.training.job import train
 
     # A learning rate so small that val/acc never improves after the first epoch: Lightning
     # alone would leave last.ckpt at epoch 0.

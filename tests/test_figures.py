@@ -16,15 +16,15 @@ from conftest import FAST, run_cli
 from PIL import Image
 from torch.nn import functional as F
 
-from poolbench.figures import cli, nets, pooling, review, sweep
-from poolbench.figures.style import lecture_style
-from poolbench.report import Job
+from poolbench.review.figures import cli, nets, pooling, review, sweep
+from poolbench.review.figures.style import lecture_style
+from poolbench.review.report import Job
 
 FLAT, GLOB = "head=flatten pool=max", "head=global pool=max"
 
 
 def close(fig: Any) -> None:
-    from poolbench.plotting import pyplot
+    from poolbench.review.plotting import pyplot
 
     pyplot().close(fig)
 
@@ -327,7 +327,7 @@ def test_run_review_is_the_runs_best_checkpoint_on_its_test_set(swept: Path) -> 
 
 @pytest.mark.slow
 def test_the_command_writes_six_16_by_9_pictures(swept: Path, tmp_path: Path) -> None:
-    out = run_cli(["-m", "poolbench.figures.cli", str(tmp_path / "figs"), str(swept)])
+    out = run_cli(["-m", "poolbench.review.figures.cli", str(tmp_path / "figs"), str(swept)])
     assert out.returncode == 0, out.stderr[-3000:]
     for name in cli.FIGURES:
         assert f"wrote {tmp_path / 'figs' / name}" in out.stdout
@@ -339,7 +339,7 @@ def test_the_command_writes_six_16_by_9_pictures(swept: Path, tmp_path: Path) ->
     bad = run_cli(
         [
             "-m",
-            "poolbench.figures.cli",
+            "poolbench.review.figures.cli",
             str(tmp_path / "b"),
             str(swept),
             "--run",

@@ -9,9 +9,9 @@ from conftest import FAST, make_cfg
 from torch import nn
 from torch.nn import functional as F
 
-from poolbench.checks import validate
 from poolbench.errors import ConfigError
 from poolbench.models.whitening import EPS, patch_whitening, whiten_conv
+from poolbench.training.checks import validate
 
 
 def correlated_images(n: int = 64, seed: int = 0) -> torch.Tensor:
@@ -67,8 +67,8 @@ def test_module_whitens_at_fit_and_averages_views(tmp_path: Path) -> None:
     import lightning as L
 
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.experiment import build_module
-    from poolbench.module import WHITEN_IMAGES
+    from poolbench.training.job import build_module
+    from poolbench.training.module import WHITEN_IMAGES
 
     cfg = make_cfg([*FAST, "data.tta=flip"], tmp_path, cache=tmp_path / "cache")
     dm = ImageDataModule(cfg.data)

@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import ROOT, read_results, run_command
 from PIL import Image
 
-from poolbench.figures.cli import FIGURES
+from poolbench.review.figures.cli import FIGURES
 
 SHIPPED = ["pyproject.toml", "README.md", "src", "conf"]
 

@@ -7,7 +7,7 @@ import lightning as L
 import pytest
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from poolbench import lightning_private as private
+from poolbench.training import lightning_private as private
 
 SRC = private.__file__.rsplit("/", 1)[0]
 

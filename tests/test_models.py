@@ -179,7 +179,7 @@ def test_checkpoints_from_before_target_configs_still_build() -> None:
     """Old checkpoints hold {"name": …} nodes; they build the same nets as today's options."""
     from torch import nn
 
-    from poolbench.module import PoolNetModule
+    from poolbench.training.module import PoolNetModule
 
     old = {
         "model": {"channels": [16, 32], "kernel_size": 5, "hidden": [120, 84]},
@@ -262,7 +262,7 @@ def test_global_head_mode_takes_timms_name_and_old_checkpoints_upgrade() -> None
 
 def test_schedulers_are_target_configs_and_old_name_nodes_upgrade() -> None:
     from poolbench.config import upgrade_node
-    from poolbench.scheduler import cycles_momentum, make_scheduler
+    from poolbench.training.scheduler import cycles_momentum, make_scheduler
 
     opt = torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=0.002)
     cosine = make_scheduler(option_node("scheduler", "cosine"), opt, 100, 4)

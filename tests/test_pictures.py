@@ -4,7 +4,7 @@ import numpy as np
 from conftest import ROOT, run_cli
 from PIL import Image
 
-from poolbench.pictures import pool_image, pooling_figure, sample_photo
+from poolbench.review.pictures import pool_image, pooling_figure, sample_photo
 
 
 def test_lecture_pooling_shapes() -> None:

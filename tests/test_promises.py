@@ -21,7 +21,7 @@ import torch
 from conftest import FAST, ROOT, make_cfg, read_results, run_cli, run_command, wandb_summary
 from PIL import Image
 
-from poolbench.experiment import train
+from poolbench.training.job import train
 
 SECRET = "sk-FAKE-WANDB-KEY-7c1e"  # never a real key: nothing here reaches the network
 
@@ -212,7 +212,7 @@ def test_logger_none_writes_results_and_checkpoints_only(runs: Callable[[str], P
 
 
 def test_seed_null_gives_a_random_run(runs: Callable[[str], Path], tmp_path: Path) -> None:
-    from poolbench.experiment import build_trainer, setup
+    from poolbench.training.job import build_trainer, setup
 
     def start(seed: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
         cfg = make_cfg([*FAST, f"seed={seed}", "model.init=default"], tmp_path, cache=tmp_path)
@@ -301,7 +301,7 @@ def test_store_on_device_chooses_the_store_device_without_a_gpu(
 def test_model_compile_checkpoint_evaluates_uncompiled(
     runs: Callable[[str], Path], tmp_path: Path, cache_dir: Path
 ) -> None:
-    from poolbench.eval import evaluate
+    from poolbench.cli.eval import evaluate
 
     run = runs("max-stride")  # trained with model.compile=true (the fixture checks it compiled)
     r = read_results(run)
@@ -361,7 +361,7 @@ def test_resume_true_and_ckpt_path_continue_the_run(digits_run: tuple[Path, str]
 def test_wandb_online_only_with_credentials(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from poolbench.loggers import build_loggers, wandb_logger, wandb_offline, wandb_online
+    from poolbench.training.loggers import build_loggers, wandb_logger, wandb_offline, wandb_online
 
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
     assert wandb_offline(None) is True
@@ -379,7 +379,7 @@ def test_wandb_online_only_with_credentials(
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
     assert wandb_offline(None) is True  # WANDB_MODE says, credentials or not
-    from poolbench import dashboard
+    from poolbench.review import dashboard
 
     assert dashboard.wandb_online is wandb_online  # the dashboard asks the same question
     monkeypatch.delenv("WANDB_API_KEY")
@@ -440,7 +440,7 @@ def test_joblib_jobs_run_at_once_and_share_the_cores(seed_sweep: Path) -> None:
 
 
 def test_report_across_seeds_with_knn_column_and_doc(seed_sweep: Path, tmp_path: Path) -> None:
-    from poolbench.embed import embed
+    from poolbench.review.embed import embed
 
     jobs = [seed_sweep / str(i) for i in (0, 1)]
     data = [*FAST[:3], f"data.cache_dir={seed_sweep.parent}/cache"]

@@ -161,7 +161,7 @@ def test_a_killed_ray_job_fails_alone(tmp_path: Path) -> None:
 def test_joblib_gpus_sizes_n_jobs(
     visible: str, gpus: int | None, expected: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from poolbench.placement import gpu_ids, parallel_jobs
+    from poolbench.sweeps.placement import gpu_ids, parallel_jobs
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     assert parallel_jobs(2, gpus) == expected  # two jobs a GPU (one "GPU" without any)
@@ -171,7 +171,7 @@ def test_joblib_gpus_sizes_n_jobs(
 
 
 def test_a_dead_workers_slot_is_taken_over(tmp_path: Path) -> None:
-    from poolbench.placement import claim_slot
+    from poolbench.sweeps.placement import claim_slot
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

@@ -12,7 +12,14 @@ import yaml
 from conftest import run_command
 from scipy import stats
 
-from poolbench.report import claims, comparison_line, comparisons, find_jobs, report, summarize
+from poolbench.review.report import (
+    claims,
+    comparison_line,
+    comparisons,
+    find_jobs,
+    report,
+    summarize,
+)
 
 RESULTS_DOC = Path(__file__).parents[1] / "scripts" / "results_doc.sh"
 

@@ -11,7 +11,7 @@ import torch
 from conftest import FAST, make_cfg, run_cli
 from PIL import Image
 
-from poolbench.review import (
+from poolbench.review.run_pictures import (
     LABEL_H,
     PAD,
     ROW_GAP,
@@ -98,7 +98,7 @@ def test_confusion_figure_draws_the_counts() -> None:
 def test_activations_one_scale_per_layer_no_frames() -> None:
     from poolbench.config import option_node
     from poolbench.models.convnet import ConvNet
-    from poolbench.pictures import activations_figure
+    from poolbench.review.pictures import activations_figure
 
     torch.manual_seed(0)
     net = ConvNet(option_node("pool", "max"), option_node("head", "flatten"), num_classes=4)
@@ -143,7 +143,7 @@ def sorted_folder(root: Path, n_train: int = 24, n_test: int = 16) -> Path:
 
 
 def test_sorted_folder_mistakes_cover_every_class(tmp_path: Path) -> None:
-    from poolbench.experiment import build_trainer, setup
+    from poolbench.training.job import build_trainer, setup
 
     root = sorted_folder(tmp_path / "folder")
     overrides = [
@@ -185,7 +185,7 @@ def test_sorted_folder_mistakes_cover_every_class(tmp_path: Path) -> None:
 
 def test_visualize_pooling_draws_the_same_selection(tmp_path: Path) -> None:
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.experiment import build_module
+    from poolbench.training.job import build_module
 
     root = sorted_folder(tmp_path / "folder", n_train=8, n_test=12)
     args = ["data=folder", f"data.root={root}", f"data.cache_dir={tmp_path}/c", "data.tta=none"]

@@ -18,7 +18,13 @@ from scipy import stats
 from torch.nn import functional as F
 
 from poolbench.models.convnet import build_convnet
-from poolbench.shift_invariance import count, curve_figure, draw_pairs, measure, shift_images
+from poolbench.training.shift_invariance import (
+    count,
+    curve_figure,
+    draw_pairs,
+    measure,
+    shift_images,
+)
 
 
 def net(pool: str, padding_mode: str, seed: int, head: str = "global") -> torch.nn.Module:
@@ -192,7 +198,7 @@ def write_job(job: Path, pool: str, seed: int, acc: float, consistency: float) -
 
 
 def test_report_compares_consistency_with_intervals(tmp_path: Path) -> None:
-    from poolbench.report import report
+    from poolbench.review.report import report
 
     arms = {
         "max": ([0.60, 0.62, 0.61], [0.80, 0.82, 0.83]),
@@ -217,8 +223,8 @@ def test_report_compares_consistency_with_intervals(tmp_path: Path) -> None:
     assert f"({100 * (statistics.fmean(blur) - statistics.fmean(ref)):+.2f} points" in line
     assert f"95% CI {100 * ci.low:+.2f} to {100 * ci.high:+.2f}" in line
     # the figure: a line per pool, its points the seeds' mean accuracy at each shift
-    from poolbench.report import config_key, find_jobs
-    from poolbench.shift_report import plot
+    from poolbench.review.report import config_key, find_jobs
+    from poolbench.review.shift_report import plot
 
     fig = plot(find_jobs(sweep), tmp_path / "f.png", config_key)
     lines = {ln.get_label(): list(ln.get_ydata()) for ln in fig.axes[0].lines}

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import FAST, ROOT, make_cfg, read_results, run_cli, wandb_summary
 
-from poolbench.report import find_jobs, plot_curves, plot_scatter, report, summarize
+from poolbench.review.report import find_jobs, plot_curves, plot_scatter, report, summarize
 
 
 def coloured_pixels(png: Path) -> int:
@@ -242,7 +242,7 @@ README_TOTALS = {  # README, "Parameter counts": pool=max/avg share a count; str
 
 
 def test_wandb_sweep_parameters_compose(tmp_path: Path) -> None:
-    from poolbench.experiment import build_module
+    from poolbench.training.job import build_module
 
     spec = yaml.safe_load((ROOT / "scripts/wandb_sweep.yaml").read_text())
     assert spec["command"][-1] == "${args_no_hyphens}" and spec["program"] == "train.py"
@@ -261,7 +261,7 @@ def test_wandb_sweep_parameters_compose(tmp_path: Path) -> None:
 
 
 def test_sweep_cost_adds_device_hours_per_accelerator(tmp_path: Path) -> None:
-    from poolbench.report import Job, cost_line, sweep_cost
+    from poolbench.review.report import Job, cost_line, sweep_cost
 
     def job(start: float, seconds: float, accelerator: str, count: int, host: str) -> Job:
         device = {"accelerator": accelerator, "count": count, "host": host, "name": "H100"}
@@ -319,7 +319,7 @@ def test_sweep_cost_adds_device_hours_per_accelerator(tmp_path: Path) -> None:
 def test_curves_colour_pools_as_the_scatter_and_style_variants(tmp_path: Path) -> None:
     from matplotlib.colors import to_rgba
 
-    from poolbench.report import Job, plot_curves, plot_scatter
+    from poolbench.review.report import Job, plot_curves, plot_scatter
 
     jobs = []
     for pool, variant, base in (

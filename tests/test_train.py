@@ -9,8 +9,8 @@ import torch
 from conftest import FAST, make_cfg, read_results, run_cli, wandb_summary
 from test_review import picture_stats
 
-from poolbench.devices import cpu_has_native_bf16
-from poolbench.experiment import train
+from poolbench.training.devices import cpu_has_native_bf16
+from poolbench.training.job import train
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_metrics_csv_has_a_row_per_epoch(trained: Path) -> None:
 def test_checkpoints_load_with_weights_only(trained: Path) -> None:
     import torch
 
-    from poolbench.module import PoolNetModule
+    from poolbench.training.module import PoolNetModule
 
     r = read_results(trained)
     last = torch.load(trained / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -102,7 +102,7 @@ def test_wandb_offline_run_holds_accuracy_and_params(trained: Path) -> None:
 
 
 def test_eval_reproduces_test_accuracy(trained: Path, tmp_path: Path) -> None:
-    from poolbench.eval import evaluate
+    from poolbench.cli.eval import evaluate
 
     r = read_results(trained)
     overrides = [*FAST, f"ckpt_path={r['best_checkpoint']}", "logger=csv"]
@@ -118,7 +118,7 @@ def test_eval_loss_and_class_accuracy_from_a_full_pass(trained: Path, tmp_path: 
     from torch.nn import functional as F
 
     from poolbench.data.datamodule import ImageDataModule
-    from poolbench.module import PoolNetModule
+    from poolbench.training.module import PoolNetModule
 
     module = PoolNetModule.load_from_checkpoint(read_results(trained)["best_checkpoint"])
     dm = ImageDataModule(make_cfg(FAST, tmp_path, cache=tmp_path / "cache").data)

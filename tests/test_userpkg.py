@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import FAST, ROOT, make_cfg, read_results, run_cli
 
-from poolbench.experiment import build_module
+from poolbench.training.job import build_module
 
 TESTS = ROOT / "tests"
 USER_CONF = f"hydra.searchpath=[file://{TESTS / 'userpkg' / 'conf'}]"
@@ -108,7 +108,7 @@ def test_a_search_path_not_found_here_is_left_to_hydra(tmp_path: Path) -> None:
 
 
 def test_user_options_sweep_and_show_in_the_report(tmp_path: Path) -> None:
-    from poolbench.report import report
+    from poolbench.review.report import report
 
     sweep = tmp_path / "sweep"
     out = run_cli(
@@ -145,7 +145,7 @@ def test_a_users_scheduler_is_one_yaml(tmp_path: Path, cache_dir: Path) -> None:
     """torch's StepLR from the user's conf/scheduler/step.yaml: no poolbench code names it."""
     import csv
 
-    from poolbench.experiment import train
+    from poolbench.training.job import train
 
     cfg = make_cfg(
         [*FAST, "trainer.max_epochs=3", "logger=csv", USER_CONF, "scheduler=step"],

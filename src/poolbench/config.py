@@ -1,6 +1,6 @@
 """Where the configs live: conf/ (or the installed copy), the config groups and their options,
 including a user's own on hydra.searchpath, and one shipped option as a plain dict.
-Composing a command line into a config is poolbench.cli's job."""
+Composing a command line into a config is poolbench.cli.overrides's job."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ if RayLauncher is not None:
     def lost_job(cfg: Any, err: Exception) -> Any:
         from hydra.core.utils import JobReturn, JobStatus
 
-        from poolbench.results import record_lost_job
+        from poolbench.training.results import record_lost_job
 
         job_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
         reason = f"its Ray worker died ({type(err).__name__}); rerun it with resume=latest"
