@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures in README (Performance) and docs/results.md, from one machine with a CUDA GPU:
+# The GPU figures in docs/performance.md and docs/results.md, from one machine with a CUDA GPU:
 #   bash benchmarks/gpu.sh fast DATA_ROOT OUT   # fast path: tests, the lecture's nets at 20 epochs,
 #                                               # benchmark.py, eager-vs-fast accuracy over 3 seeds
 #   bash benchmarks/gpu.sh grid DATA_ROOT OUT   # sweep=lecture_grid (36 jobs, 20 epochs), timed

@@ -1,7 +1,7 @@
 """`model.init=whiten`: the first conv starts as a whitening filter bank of the data's patches
 (airbench's trick). The small nets then learn edges and colour contrasts from step one instead of
 from random filters: on CIFAR-10 the global net is ~4 points ahead after 4 epochs, and about
-half a point after 20 (README, Performance)."""
+half a point after 20 (docs/performance.md)."""
 
 from __future__ import annotations
 

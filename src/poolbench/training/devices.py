@@ -1,4 +1,4 @@
-"""Per-device defaults, chosen from the benchmark's figures (README, Performance)."""
+"""Per-device defaults, chosen from the benchmark's figures (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def cpu_has_native_bf16() -> bool:
 def auto_precision(accelerator: str) -> str:
     """`trainer.precision=auto`: bf16 autocast only where it measured faster. On CPUs with native
     bf16 it is (x1.3-1.4); on a GPU these small nets are bound by kernel launches, not arithmetic,
-    and float32 ran 4-6% faster than bf16-mixed (H200, batch 128; README, Performance)."""
+    and float32 ran 4-6% faster than bf16-mixed (H200, batch 128; docs/performance.md)."""
     if not on_gpu(accelerator) and accelerator in ("cpu", "auto") and cpu_has_native_bf16():
         return "bf16-mixed"
     return "32-true"

@@ -52,7 +52,7 @@ def _conflicts(cfg: Any, trainer: Any) -> list[str]:
     """What stops manual, stacked optimization in this run."""
     out = []
     if trainer.world_size > 1:
-        out.append("DDP (each rank takes Lightning's eager step; README, Many GPUs)")
+        out.append("DDP (each rank takes Lightning's eager step; docs/scaling.md)")
     if cfg.trainer.get("gradient_clip_val"):
         out.append(f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val}")
     if cfg.trainer.get("accumulate_grad_batches", 1) != 1:

@@ -114,7 +114,7 @@ class PoolNetModule(L.LightningModule):
 
     def eval_logits(self, x: Tensor) -> Tensor:
         # Test-time augmentation (airbench): the net was trained on mirrored and shifted images,
-        # so averaging its logits over such views beats any single view (README, Performance).
+        # so averaging its logits over such views beats any single view (docs/performance.md).
         tta = self.hparams.tta
         if tta == "none":
             return self(x)
