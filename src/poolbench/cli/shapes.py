@@ -2,7 +2,7 @@
 
     poolbench-shapes head=flatten pool=max [data.image_size=64] [pool.kernel_size=3]
     poolbench-shapes pool=mypool hydra.searchpath=[file://my/conf]   # your own pool
-    poolbench-shapes --readme     # the parameter tables of docs/configuration.md, every head and pool
+    poolbench-shapes --readme     # docs/configuration.md's parameter tables, every option
 
 (or `python scripts/shapes.py …`) prints every layer's input and output shape, the arithmetic
 that gives it (o = ⌊(i + 2p − k)/s⌋ + 1, numbers filled in, for layers that state kernel,
@@ -37,7 +37,7 @@ def build_net(overrides: list[str]) -> tuple[Any, DictConfig, int]:
 
 
 def readme_tables() -> str:
-    """The two parameter tables of docs/configuration.md (10 classes, 32x32 images, the default model): every
+    """docs/configuration.md's two parameter tables (10 classes, 32x32, the default model): every
     shipped head with pool=max and pool=stride, and every shipped pool under the lecture's
     two heads. Rows by parameter count, so no option needs to be named here."""
     from omegaconf import OmegaConf
@@ -82,7 +82,7 @@ def readme_tables() -> str:
 
 
 def print_shapes(overrides: list[str]) -> int:
-    """The work of the command: the layer table of the configured net, or the docs' parameter tables."""
+    """The work of the command: the configured net's layer table, or the docs' parameter tables."""
     if any(o in ("-h", "--help") for o in overrides):
         print(__doc__)
         return 0
