@@ -25,13 +25,13 @@ def build_net(overrides: list[str]) -> tuple[Any, DictConfig, int]:
     (with the hydra node: hydra.runtime.choices) and its number of classes. A bad override or
     a vanishing map raises a UserError with the one line to print."""
     from poolbench.cli.overrides import compose
-    from poolbench.data.datamodule import SOURCES
+    from poolbench.data.datamodule import make_source
     from poolbench.models.convnet import build_convnet
     from poolbench.training.checks import validate
 
     cfg = compose("train", overrides, return_hydra_config=True)  # a typo: one line, too
     validate(cfg)  # a vanishing map is reported here, at its layer
-    num_classes = len(SOURCES[cfg.data.source].classes(cfg.data))
+    num_classes = len(make_source(cfg.data).classes(cfg.data))
     net = build_convnet(cfg.model, cfg.head, cfg.pool, num_classes, cfg.data.image_size)
     return net, cfg, num_classes
 

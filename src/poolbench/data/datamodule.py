@@ -3,24 +3,45 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import lightning as L
 import torch
 from torch import Tensor
 
-from poolbench.data import cifar10, digits, folder, synthetic
 from poolbench.data.loader import EpochSampler, ImageStore, InMemoryLoader, Normalizer
 from poolbench.data.tensors import ImageSet, Split, cache_path, load_or_build
 from poolbench.errors import DataError
 
-SOURCES: dict[str, ModuleType] = {
-    "cifar10": cifar10,
-    "folder": folder,
-    "digits": digits,
-    "synthetic": synthetic,
-}
+
+class ImageSource(Protocol):
+    """What `data.reader` (a `_target_` in conf/data/<name>.yaml) builds: the four calls the data
+    module makes of a source. Each takes the data config node."""
+
+    def classes(self, cfg: Any) -> list[str]: ...  # cheap: the model needs the count first
+    def prepare(self, cfg: Any) -> None: ...  # download or check files; raise DataError
+    def cache_key(self, cfg: Any) -> dict[str, Any]: ...  # what the decoded cache depends on
+    def load(self, cfg: Any) -> ImageSet: ...  # decode everything once, as uint8 tensors
+
+
+def make_source(cfg: Any) -> ImageSource:
+    """The source data.reader names (a class of poolbench's or of the user's own package)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    node = cfg.get("reader")
+    if not node or not node.get("_target_"):
+        raise DataError(f"data={cfg.source} names no reader; give data.reader._target_=CLASS")
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        first = str(err).strip().splitlines()[0]
+        raise DataError(
+            f"data.reader: {first}; is its package importable here (pip install it, or on "
+            "PYTHONPATH)?"
+        ) from None
+
+
 LOADERS = ("memory", "torchvision")
 
 
@@ -28,12 +49,10 @@ class ImageDataModule(L.LightningDataModule):
     def __init__(self, cfg: Any, seed: int = 0, device: str | None = None) -> None:
         super().__init__()
         self.device = torch.device(device or "cpu")  # batches' device when no Trainer is attached
-        if cfg.source not in SOURCES:
-            raise DataError(f"unknown data.source={cfg.source}; choose one of {', '.join(SOURCES)}")
         if cfg.loader not in LOADERS:
             raise DataError(f"unknown data.loader={cfg.loader}; choose one of {', '.join(LOADERS)}")
         self.cfg, self.seed = cfg, seed
-        self.source = SOURCES[cfg.source]
+        self.source = make_source(cfg)
         self.classes: list[str] = self.source.classes(cfg)  # cheap: the model needs it first
         if len(self.classes) < 2:  # caught here, not by a metric after a whole training run
             folder = cfg.source == "folder"

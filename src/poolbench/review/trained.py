@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from poolbench.config import MODEL_GROUPS
+from poolbench.config import MODEL_GROUPS, upgrade_node
 from poolbench.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -148,10 +148,12 @@ def training_data(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, st
     overrides = OverridesParser.create().parse_overrides(overrides)
     if any(o.key_or_group == "data" for o in overrides) or not saved.is_file():
         return None
-    data = OmegaConf.load(saved).get("data")
+    data = saved_data = OmegaConf.load(saved).get("data")
     if data is None:
         return None
     data = OmegaConf.merge(OmegaConf.to_container(cfg.data), data)  # unresolved, both
+    if "reader" not in saved_data:  # saved before sources were _target_ configs: by its name
+        data.reader = upgrade_node("data", {"name": data.source})["reader"]
     hydra_yaml = saved.with_name("hydra.yaml")
     run = OmegaConf.load(hydra_yaml) if hydra_yaml.is_file() else OmegaConf.create()
     choice = OmegaConf.select(run, "hydra.runtime.choices.data", default=None) or data.source
