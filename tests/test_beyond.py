@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import FAST, ROOT, docs_text, make_cfg, read_results, run_cli
-from test_review import picture_stats
+from helpers import picture_stats
 
 from poolbench.config import group_options, option_node
 from poolbench.models.convnet import ConvNet, layer_table

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from conftest import ROOT
 from torch import nn
 
 from poolbench.config import group_options, option_node
@@ -163,9 +164,7 @@ def test_heads_take_what_they_name_and_a_scores_head_skips_the_mlp() -> None:
 
 def test_no_per_name_branching_in_the_model_code() -> None:
     """The issue's check: `grep -rn '== "nin"\\|HEADS\\|POOLS' src/` finds nothing."""
-    from pathlib import Path
-
-    src = Path(__file__).resolve().parents[1] / "src"
+    src = ROOT / "src"
     hits = [
         f"{path}:{n}"
         for path in sorted(src.rglob("*.py"))

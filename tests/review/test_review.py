@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import FAST, make_cfg, run_cli
+from helpers import picture_stats, picture_stats_of
 from PIL import Image
 
 from poolbench.review.run_pictures import (
@@ -36,15 +37,6 @@ def brute_force(logits: torch.Tensor, labels: torch.Tensor, per_class: int) -> d
         if wrong.any():
             out[c] = prob[wrong].sort(descending=True).values[:per_class].tolist()
     return out
-
-
-def picture_stats(path: Path) -> tuple[float, int]:
-    return picture_stats_of(Image.open(path))
-
-
-def picture_stats_of(img: Image.Image) -> tuple[float, int]:
-    px = np.asarray(img.convert("RGB")).astype(float)
-    return float(px.std()), len(np.unique(px.reshape(-1, 3), axis=0))
 
 
 def test_streamed_selection_equals_sorting_everything() -> None:

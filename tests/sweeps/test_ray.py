@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FAST, ROOT, kill_group, read_results, run_command, wandb_summary
-from test_sweeps import wandb_group
+from helpers import wandb_group
 
 JOBS = [*FAST, "trainer.max_epochs=1", "trainer.accelerator=cpu", "seed=0,1,2,3"]
 # A local Ray on this CPU machine that believes it has two GPUs: Ray then sets

@@ -3,11 +3,10 @@
 import csv
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from conftest import FAST, make_cfg, read_results, run_cli, wandb_summary
-from test_review import picture_stats
+from helpers import picture_stats
 
 from poolbench.training.devices import cpu_has_native_bf16
 from poolbench.training.job import train
@@ -196,22 +195,10 @@ def test_torchvision_reference_loader_trains(tmp_path: Path) -> None:
     assert read_results(tmp_path)["status"] == "ok"
 
 
-class WreckLastEpoch(L.Callback):
-    """Negates the net's last layer before the last validation: that epoch scores far below
-    chance, so its checkpoint (last.ckpt) is the worst, and the best is an earlier one."""
-
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == trainer.max_epochs - 1 and not trainer.sanity_checking:
-            last = [m for m in pl_module.modules() if isinstance(m, torch.nn.Linear)][-1]
-            with torch.no_grad():
-                last.weight.neg_()
-                last.bias.neg_()
-
-
 def test_the_test_metrics_come_from_the_best_checkpoint_not_the_last(
     tmp_path: Path, cache_dir: Path
 ) -> None:
-    wreck = "+callbacks.wreck._target_=test_train.WreckLastEpoch"
+    wreck = "+callbacks.wreck._target_=helpers.WreckLastEpoch"
     cfg = make_cfg([*FAST, "trainer.max_epochs=3", "logger=csv", wreck], tmp_path, cache=cache_dir)
     train(cfg)
     r = read_results(tmp_path)
