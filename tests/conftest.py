@@ -36,108 +36,61 @@ FAST = [
 ]
 
 
-# Three tiers, marked here in one place. `slow`: end-to-end tests (full CLI training runs, DDP,
-# sweeps, real data, benchmark); `make test-fast` (`pytest -m "not slow"`) is the developer's
-# sub-minute loop. `ci`: the heaviest of those (about 20 s to 3 min each on 2 cores);
-# `make test` (`-m "not ci"`) stays under 10 minutes, and CI runs everything (`make test-all`).
-# A module listed in SLOW_MODULES is slow except the tests named in FAST_IN_SLOW_MODULES;
-# elsewhere, the tests in SLOW_TESTS. A new test that trains through the CLI belongs here too
-# (or takes @pytest.mark.slow).
-SLOW_MODULES = {
-    "test_benchmark",
-    "test_cifar_real",
-    "test_dashboard",
-    "test_ddp",
-    "test_faults",
-    "test_install",
-    "test_promises",
-    "test_ray",
-    "test_sweeps",
-    "test_train",
-}
-FAST_IN_SLOW_MODULES = {
-    "test_benchmark_names_an_unknown_speed_option",
-    "test_slurm_config_matches_the_trainer",
-    "test_run_folders_are_unique_and_shared_by_a_jobs_ranks",
-    "test_resume_latest_without_an_earlier_run_says_so",
-    "test_sweep_cost_adds_device_hours_per_accelerator",
-    "test_wandb_online_only_with_credentials",
-    "test_joblib_gpus_sizes_n_jobs",
-    "test_a_dead_workers_slot_is_taken_over",
-    "test_sync_command_reaches_the_runs_of_a_sweep_in_parts",
-    "test_curves_colour_pools_as_the_scatter_and_style_variants",
-    "test_store_on_device_chooses_the_store_device_without_a_gpu",
-    "test_every_config_group_and_the_ray_launcher_are_packaged",
-}
-SLOW_TESTS = {
-    "test_report_claims": {
-        "test_results_doc_from_a_sweep_in_two_parts",
-        "test_results_doc_refuses_parts_run_differently",
-    },
-    "test_bad_input": {
-        "test_bad_values_are_named_with_a_fix",
-        "test_broken_image_folders",
-        "test_cifar10_offline_names_three_ways_forward",
-        "test_eval_takes_the_runs_data_and_names_what_disagrees",
-        "test_divergence_stops_at_the_first_non_finite_loss",
-        "test_data_too_small_to_train_on",
-        "test_eval_bad_checkpoints",
-    },
-    "test_beyond": {
-        "test_embed_writes_vectors_and_knn_accuracy",
-        "test_shapes_script_prints_arithmetic_and_totals",
-        "test_readme_parameter_tables_are_what_shapes_py_prints",
-    },
-    "test_init_and_tta": {"test_module_whitens_at_fit_and_averages_views"},
-    "test_pictures": {"test_visualize_pooling_script"},
-    "test_shift_invariance": {"test_a_run_logs_consistency_and_its_curve"},
-    "test_review": {
-        "test_visualize_pooling_draws_the_same_selection",
-        "test_sorted_folder_mistakes_cover_every_class",
-    },
-    "test_userpkg": {
-        "test_user_pool_and_head_train_and_report",
-        "test_user_options_are_checked_like_shipped_ones",
-        "test_user_options_sweep_and_show_in_the_report",
-    },
+# Three tiers, marked where each test lives. `slow` (`@pytest.mark.slow` on a test, or
+# `pytestmark = pytest.mark.slow` for a module whose every test is slow): end-to-end tests (CLI
+# training runs, DDP, sweeps, real data, benchmark); `make test-fast` (`pytest -m "not slow"`) is
+# the developer's sub-minute loop. `ci` (`@pytest.mark.ci`): the heaviest of those (about 20 s to
+# 3 min each on 2 cores), slow too (the hook below adds it); `make test` (`-m "not ci"`) stays
+# under 10 minutes, and CI runs everything (`make test-all`). A new test that trains through the
+# CLI takes @pytest.mark.slow.
+
+# TEMPORARY, until the change now under way in tests/test_sweeps.py, tests/test_dashboard.py and
+# tests/test_report_claims.py lands: those three files take their tiers from here, as before
+# (module: (slow but the tests named, or the tests named slow, the tests named ci)), then marks
+# in the files replace this table and the lines of the hook that read it.
+PENDING_MODULES = {
+    "test_sweeps": (
+        "all but",
+        {
+            "test_sweep_cost_adds_device_hours_per_accelerator",
+            "test_curves_colour_pools_as_the_scatter_and_style_variants",
+        },
+        {
+            "test_two_heads_by_two_pools",
+            "test_failing_job_leaves_the_others_complete",
+            "test_submitit_local_launcher",
+            "test_optuna_search_runs_trials",
+        },
+    ),
+    "test_dashboard": (
+        "all but",
+        {"test_sync_command_reaches_the_runs_of_a_sweep_in_parts"},
+        {"test_dry_run_writes_the_workspace_and_report"},
+    ),
+    "test_report_claims": (
+        "only",
+        {
+            "test_results_doc_from_a_sweep_in_two_parts",
+            "test_results_doc_refuses_parts_run_differently",
+        },
+        set(),
+    ),
 }
 
 
-CI_MODULES = {"test_benchmark", "test_cifar_real", "test_ddp", "test_ray"}
-CI_TESTS = {
-    "test_faults": {
-        "test_sigterm_then_resume_latest_matches_an_uninterrupted_run",
-        "test_interrupt_then_resume_from_interrupted_ckpt_matches_an_uninterrupted_run",
-        "test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted",
-        "test_same_seed_twice_gives_identical_metrics",
-    },
-    "test_sweeps": {
-        "test_two_heads_by_two_pools",
-        "test_failing_job_leaves_the_others_complete",
-        "test_submitit_local_launcher",
-        "test_optuna_search_runs_trials",
-    },
-    "test_dashboard": {"test_dry_run_writes_the_workspace_and_report"},
-    "test_train": {"test_torchvision_reference_loader_trains"},
-    "test_promises": {
-        "test_joblib_jobs_run_at_once_and_share_the_cores",
-        "test_report_across_seeds_with_knn_column_and_doc",
-    },
-}
-
-
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         module = item.module.__name__.rpartition(".")[2] if item.module else ""
         name = item.originalname or item.name
-        if (module in SLOW_MODULES and name not in FAST_IN_SLOW_MODULES) or name in SLOW_TESTS.get(
-            module, ()
-        ):
+        if module in PENDING_MODULES:  # TEMPORARY: see PENDING_MODULES
+            which, named, ci = PENDING_MODULES[module]
+            if (name in named) is (which == "only"):
+                item.add_marker(pytest.mark.slow)
+            if name in ci:
+                item.add_marker(pytest.mark.ci)
+        if item.get_closest_marker("ci"):  # the heaviest tests are slow too
             item.add_marker(pytest.mark.slow)
-        fast_here = name in FAST_IN_SLOW_MODULES
-        if (module in CI_MODULES and not fast_here) or name in CI_TESTS.get(module, ()):
-            item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.ci)
 
 
 @pytest.fixture(autouse=True)

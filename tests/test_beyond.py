@@ -46,6 +46,7 @@ def test_layer_table_matches_a_real_forward(head: str, pool: str) -> None:
     assert sum(r["flops"] for r in rows) == net.flops_per_image()
 
 
+@pytest.mark.slow
 def test_shapes_script_prints_arithmetic_and_totals() -> None:
     out = run_cli(["scripts/shapes.py", "head=flatten", "pool=max"], cwd=ROOT)
     assert out.returncode == 0, out.stderr
@@ -65,6 +66,7 @@ def trained_global(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_embed_writes_vectors_and_knn_accuracy(trained_global: Path, tmp_path: Path) -> None:
     from poolbench.review.embed import embed
 
@@ -132,6 +134,7 @@ def test_knn_accuracy_on_separable_points() -> None:
     assert knn_accuracy(points, shuffled, points, labels, 3, 3, exclude_self=True) < 0.7
 
 
+@pytest.mark.slow
 def test_readme_parameter_tables_are_what_shapes_py_prints() -> None:
     out = run_cli(["scripts/shapes.py", "--readme"], cwd=ROOT)
     assert out.returncode == 0, out.stderr

@@ -62,6 +62,7 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return tmp / "outputs" / "a", out.stdout
 
 
+@pytest.mark.slow
 def test_make_train_on_digits_offline_with_the_progress_bar(digits_run: tuple[Path, str]) -> None:
     run, stdout = digits_run
     r = read_results(run)
@@ -140,6 +141,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Callable[
 
 
 @pytest.mark.parametrize("name", CASES)
+@pytest.mark.slow
 def test_every_head_and_pool_trains_above_chance(runs: Callable[[str], Path], name: str) -> None:
     run = runs(name)
     r = read_results(run)
@@ -157,6 +159,7 @@ def test_every_head_and_pool_trains_above_chance(runs: Callable[[str], Path], na
     assert leaked == []
 
 
+@pytest.mark.slow
 def test_pool_none_keeps_full_size_maps(runs: Callable[[str], Path]) -> None:
     r = read_results(runs("avg-none"))
     # Without downsampling the second conv runs on 32x32 maps, not 16x16: 4x its FLOPs.
@@ -165,6 +168,7 @@ def test_pool_none_keeps_full_size_maps(runs: Callable[[str], Path]) -> None:
     assert r["flops_per_image"] == conv1 + 4 * conv2 + mlp
 
 
+@pytest.mark.slow
 def test_sgd_onecycle_warms_up_then_anneals_into_tensorboard(runs: Callable[[str], Path]) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -191,6 +195,7 @@ def test_sgd_onecycle_warms_up_then_anneals_into_tensorboard(runs: Callable[[str
     ]
 
 
+@pytest.mark.slow
 def test_scheduler_none_and_wandb_only(runs: Callable[[str], Path]) -> None:
     run = runs("hypercolumn-lp")
     last = load_ckpt(run / "checkpoints" / "last.ckpt")
@@ -203,6 +208,7 @@ def test_scheduler_none_and_wandb_only(runs: Callable[[str], Path]) -> None:
     assert s["config"]["head"] == "hypercolumn" and s["config"]["pool"] == "lp"
 
 
+@pytest.mark.slow
 def test_logger_none_writes_results_and_checkpoints_only(runs: Callable[[str], Path]) -> None:
     run = runs("avg-none")
     assert sorted(p.name for p in run.iterdir() if p.is_dir()) == ["checkpoints"]
@@ -211,6 +217,7 @@ def test_logger_none_writes_results_and_checkpoints_only(runs: Callable[[str], P
     assert best["hyper_parameters"]["choices"]["pool"] == "none"
 
 
+@pytest.mark.slow
 def test_seed_null_gives_a_random_run(runs: Callable[[str], Path], tmp_path: Path) -> None:
     from poolbench.training.job import build_trainer, setup
 
@@ -234,6 +241,7 @@ def test_seed_null_gives_a_random_run(runs: Callable[[str], Path], tmp_path: Pat
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.slow
 def test_channels_last_option_sets_the_batch_layout(tmp_path: Path, channels_last: bool) -> None:
     from poolbench.data.datamodule import ImageDataModule
 
@@ -257,6 +265,7 @@ def test_channels_last_option_sets_the_batch_layout(tmp_path: Path, channels_las
         ),
     ],
 )
+@pytest.mark.slow
 def test_store_on_device_false_keeps_images_in_host_memory(tmp_path: Path, device: str) -> None:
     from poolbench.data.datamodule import ImageDataModule
 
@@ -298,6 +307,7 @@ def test_store_on_device_chooses_the_store_device_without_a_gpu(
 # model.compile: a compiled run's checkpoint is one eval.py (an uncompiled net) can read.
 
 
+@pytest.mark.slow
 def test_model_compile_checkpoint_evaluates_uncompiled(
     runs: Callable[[str], Path], tmp_path: Path, cache_dir: Path
 ) -> None:
@@ -320,6 +330,7 @@ def test_model_compile_checkpoint_evaluates_uncompiled(
 # Resuming: resume=true (the newest earlier run of the same overrides) and ckpt_path=.
 
 
+@pytest.mark.slow
 def test_resume_true_and_ckpt_path_continue_the_run(digits_run: tuple[Path, str]) -> None:
     first = digits_run[0]
     tmp = first.parents[1]
@@ -425,6 +436,7 @@ def log_times(log: Path) -> tuple[datetime, datetime]:
     return times[0], times[-1]
 
 
+@pytest.mark.ci
 def test_joblib_jobs_run_at_once_and_share_the_cores(seed_sweep: Path) -> None:
     cores = os.cpu_count() or 1
     threads = max(1, cores // min(2, cores))
@@ -439,6 +451,7 @@ def test_joblib_jobs_run_at_once_and_share_the_cores(seed_sweep: Path) -> None:
     assert all(r["status"] == "ok" and r["metrics"]["test/acc"] > 0.2 for r in results)
 
 
+@pytest.mark.ci
 def test_report_across_seeds_with_knn_column_and_doc(seed_sweep: Path, tmp_path: Path) -> None:
     from poolbench.review.embed import embed
 
@@ -497,6 +510,7 @@ def test_report_across_seeds_with_knn_column_and_doc(seed_sweep: Path, tmp_path:
 # visualize_pooling.py --image --mode: the pooled panel's pixels
 
 
+@pytest.mark.slow
 def test_visualize_pooling_image_and_mode(tmp_path: Path) -> None:
     # Red, with one green pixel in every 8x8 window: max pooling makes each window yellow
     # (the max of both channels), mean pooling keeps it red (green at 1/64).

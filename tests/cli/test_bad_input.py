@@ -223,6 +223,7 @@ def test_overrides_that_hydra_accepts_still_work(tmp_path: Path) -> None:
         ),
     ],
 )
+@pytest.mark.slow
 def test_bad_values_are_named_with_a_fix(override: str, message: str, tmp_path: Path) -> None:
     extra = ["head=flatten"] if "image_size" in override else []
     assert message in fails(tmp_path, override, *extra)
@@ -240,6 +241,7 @@ def test_bad_values_are_named_with_a_fix(override: str, message: str, tmp_path: 
         ("one_class", "has 1 class (cat); a classifier needs at least 2: one folder per class"),
     ],
 )
+@pytest.mark.slow
 def test_broken_image_folders(breakage: str, message: str, tmp_path: Path) -> None:
     root = make_folder(tmp_path / "imgs")
     if breakage == "missing":
@@ -281,12 +283,14 @@ def test_broken_image_folders(breakage: str, message: str, tmp_path: Path) -> No
         (["data.n_test=0"], "the test split of data=synthetic holds no images"),
     ],
 )
+@pytest.mark.slow
 def test_data_too_small_to_train_on(overrides: list[str], message: str, tmp_path: Path) -> None:
     # before: a whole training run, then a crash in the test metrics (one class), or a tensor
     # size overflow from the loader (an empty split)
     assert message in fails(tmp_path, "data=synthetic", *overrides)
 
 
+@pytest.mark.slow
 def test_cifar10_offline_names_three_ways_forward(tmp_path: Path) -> None:
     # A proxy that refuses at once: what a machine without internet sees, on any machine.
     offline = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
@@ -295,6 +299,7 @@ def test_cifar10_offline_names_three_ways_forward(tmp_path: Path) -> None:
         assert hint in line
 
 
+@pytest.mark.slow
 def test_eval_bad_checkpoints(tmp_path: Path) -> None:
     assert "does not exist" in fails(tmp_path, f"ckpt_path={tmp_path}/none.ckpt", script="eval.py")
     junk = tmp_path / "junk.ckpt"
@@ -323,6 +328,7 @@ def test_the_default_run_folder_leaves_nothing_behind(
     assert list(cwd.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_eval_takes_the_runs_data_and_names_what_disagrees(tmp_path: Path) -> None:
     out = run_cli(
         [
@@ -376,6 +382,7 @@ def test_eval_takes_the_runs_data_and_names_what_disagrees(tmp_path: Path) -> No
     assert not (tmp_path / "eval/checkpoints").exists()  # eval saves no checkpoint
 
 
+@pytest.mark.slow
 def test_divergence_stops_at_the_first_non_finite_loss(tmp_path: Path) -> None:
     out = run_cli(
         [

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, read_results, run_command
 from PIL import Image
 
@@ -13,6 +14,7 @@ from poolbench.review.figures.cli import FIGURES
 SHIPPED = ["pyproject.toml", "README.md", "src", "conf"]
 
 
+@pytest.mark.slow
 def test_a_non_editable_install_trains_from_any_folder(tmp_path: Path) -> None:
     # A copy of what git tracks, so the build leaves nothing in the checkout; the venv's
     # setuptools builds it, and --no-deps reuses the venv's torch (no download).

@@ -51,6 +51,7 @@ def test_user_pool_and_head_build_with_exact_counts(userpkg: None, tmp_path: Pat
     assert net(x).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_user_options_are_checked_like_shipped_ones(tmp_path: Path) -> None:
     typo = run_cli(["train.py", USER_CONF, "pool=powermaen"], env=ENV)
     assert typo.returncode == 2, typo.stderr
@@ -67,6 +68,7 @@ def test_user_options_are_checked_like_shipped_ones(tmp_path: Path) -> None:
     assert "blocks.1.pool (PowerMean, kernel 16, stride 2, padding 0) turns a 32x9x9" in bad.stderr
 
 
+@pytest.mark.slow
 def test_user_pool_and_head_train_and_report(tmp_path: Path) -> None:
     run = tmp_path / "run"
     out = run_cli(
@@ -107,6 +109,7 @@ def test_a_search_path_not_found_here_is_left_to_hydra(tmp_path: Path) -> None:
     assert line.startswith("error: pool=powermean is not an option (pool options: aps, avg,"), line
 
 
+@pytest.mark.slow
 def test_user_options_sweep_and_show_in_the_report(tmp_path: Path) -> None:
     from poolbench.review.report import report
 

@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
+import pytest
 from conftest import read_results, run_cli, wandb_summary
+
+pytestmark = pytest.mark.ci
 
 
 def test_short_cifar10_run_beats_chance(tmp_path: Path, shared_cifar: Path) -> None:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import ROOT, run_cli
 from PIL import Image
 
@@ -17,6 +18,7 @@ def test_lecture_pooling_shapes() -> None:
     assert pool_image(photo, "max", 4).mean() > pool_image(photo, "mean", 4).mean()
 
 
+@pytest.mark.slow
 def test_visualize_pooling_script(tmp_path: Path) -> None:
     out = run_cli(["scripts/visualize_pooling.py", "--out", str(tmp_path / "p.png")], cwd=ROOT)
     assert out.returncode == 0, out.stderr

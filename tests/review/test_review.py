@@ -134,6 +134,7 @@ def sorted_folder(root: Path, n_train: int = 24, n_test: int = 16) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_sorted_folder_mistakes_cover_every_class(tmp_path: Path) -> None:
     from poolbench.training.job import build_trainer, setup
 
@@ -175,6 +176,7 @@ def test_sorted_folder_mistakes_cover_every_class(tmp_path: Path) -> None:
         assert std > 20 and colours > 50, (name, std, colours)  # a blank or flat picture fails
 
 
+@pytest.mark.slow
 def test_visualize_pooling_draws_the_same_selection(tmp_path: Path) -> None:
     from poolbench.data.datamodule import ImageDataModule
     from poolbench.training.job import build_module

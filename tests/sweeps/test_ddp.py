@@ -27,6 +27,7 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.ci
 def test_single_ddp_run_makes_one_of_everything(ddp_run: Path) -> None:
     runs = list((ddp_run / "outputs" / "train").iterdir())
     assert len(runs) == 1  # no per-rank run folders
@@ -80,6 +81,7 @@ def class_accuracies(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k.startswith("test/acc_class/")}
 
 
+@pytest.mark.ci
 def test_ddp_test_accuracy_equals_single_process_eval(ddp_run: Path, tmp_path: Path) -> None:
     run = next((ddp_run / "outputs" / "train").iterdir())
     r = read_results(run)
@@ -149,6 +151,7 @@ def two_node_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[
     return root, logs
 
 
+@pytest.mark.ci
 def test_two_torchrun_nodes_write_one_run_folder(two_node_runs: tuple[Path, list[str]]) -> None:
     root, _ = two_node_runs
     runs = sorted((root / "outputs" / "train").iterdir())
@@ -163,6 +166,7 @@ def test_two_torchrun_nodes_write_one_run_folder(two_node_runs: tuple[Path, list
         assert r["metrics"]["test/acc"] > 0.15  # 10 digits: chance is about 0.1
 
 
+@pytest.mark.ci
 def test_two_node_run_equals_eval_and_logs_no_sync_warning(
     two_node_runs: tuple[Path, list[str]], tmp_path: Path
 ) -> None:
@@ -184,6 +188,7 @@ def test_two_node_run_equals_eval_and_logs_no_sync_warning(
     ]
 
 
+@pytest.mark.ci
 def test_ddp_multirun_one_folder_and_run_per_job(tmp_path: Path) -> None:
     out = run_cli(
         [
@@ -206,6 +211,7 @@ def test_ddp_multirun_one_folder_and_run_per_job(tmp_path: Path) -> None:
     assert all(r["state"] == "finished" for r in runs)
 
 
+@pytest.mark.ci
 def test_torchrun_launch(tmp_path: Path) -> None:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     out = run_command(  # torchrun and both ranks are killed, whatever happens
@@ -262,6 +268,7 @@ def _children_running(marker: str) -> list[int]:
     return pids
 
 
+@pytest.mark.ci
 def test_a_dying_rank_fails_the_job_promptly(tmp_path: Path, spawn) -> None:
     import os
     import signal

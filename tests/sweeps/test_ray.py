@@ -66,6 +66,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.ci
 def test_a_token_cluster_takes_its_token_and_spreads_jobs_over_gpus(tmp_path: Path) -> None:
     """A real cluster (`ray start --head`) with Ray's token auth, which believes it has two
     GPUs: joined without the token, one error line; with it, four jobs on two GPUs, four
@@ -112,6 +113,7 @@ def test_a_token_cluster_takes_its_token_and_spreads_jobs_over_gpus(tmp_path: Pa
     assert {wandb_group(sweep / str(i)) for i in range(4)} == {f"{tmp_path.name}/sweep"}
 
 
+@pytest.mark.ci
 def test_joining_a_cluster_fails_in_one_line_naming_the_token() -> None:
     from hydra_plugins.poolbench_ray.launcher import join_failed
 
@@ -119,6 +121,7 @@ def test_joining_a_cluster_fails_in_one_line_naming_the_token() -> None:
     assert "holds the token the cluster was started with" in join_failed("h:6379", "token")
 
 
+@pytest.mark.ci
 def test_joblib_gpus_binds_each_worker_to_one_gpu(tmp_path: Path) -> None:
     placement = ["hydra/launcher=joblib_gpus", "placement.gpus=2", "placement.jobs_per_gpu=2"]
     code, out = finish(start(tmp_path, *JOBS, *placement, "logger=csv"))
@@ -131,6 +134,7 @@ def test_joblib_gpus_binds_each_worker_to_one_gpu(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.ci
 def test_a_killed_ray_job_fails_alone(tmp_path: Path) -> None:
     overrides = [*FAST, "trainer.max_epochs=3", "trainer.accelerator=cpu", "seed=0,1,2", *RAY]
     proc = start(tmp_path, *overrides)

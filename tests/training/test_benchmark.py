@@ -1,6 +1,7 @@
 import math
 import re
 
+import pytest
 from conftest import ROOT, run_cli
 
 
@@ -82,12 +83,14 @@ def check_speed_table(stdout: str) -> None:
     positive(row("(e) peak RSS of a training run", r"(\S+) MB")[1])
 
 
+@pytest.mark.ci
 def test_benchmark_quick_prints_every_row() -> None:
     out = run_cli(["scripts/benchmark.py", "--quick", "--speed-options", "fp32"], cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     check_speed_table(out.stdout)
 
 
+@pytest.mark.ci
 def test_benchmark_accuracy_mode_compares_with_the_plain_loop() -> None:
     out = run_cli(["scripts/benchmark.py", "--quick", "--accuracy", "2"], cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]

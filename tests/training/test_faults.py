@@ -99,6 +99,7 @@ def signal_mid_epoch(
 @pytest.mark.parametrize(
     "fast", [[], ["fast.enabled=true", "fast.stack=4"]], ids=["eager", "stacked"]
 )
+@pytest.mark.ci
 def test_sigterm_then_resume_latest_matches_an_uninterrupted_run(
     tmp_path: Path, spawn, fast: list[str]
 ) -> None:
@@ -154,6 +155,7 @@ def csv_rows(run_dir: Path) -> list[dict[str, float]]:
     [([], 7), (["fast.enabled=true", "fast.stack=3"], 8)],
     ids=["eager", "stacked"],
 )
+@pytest.mark.ci
 def test_interrupt_then_resume_from_interrupted_ckpt_matches_an_uninterrupted_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: list[str], stopped_at: int, how: str
 ) -> None:
@@ -248,6 +250,7 @@ def test_resume_latest_without_an_earlier_run_says_so(tmp_path: Path) -> None:
     assert not (tmp_path / "outputs" / "resumable").exists() or not runs(tmp_path)
 
 
+@pytest.mark.ci
 def test_same_seed_twice_gives_identical_metrics(tmp_path: Path) -> None:
     metrics = []
     for name in ("a", "b"):
@@ -262,6 +265,7 @@ def test_same_seed_twice_gives_identical_metrics(tmp_path: Path) -> None:
         assert metrics[0][key] == metrics[1][key], key
 
 
+@pytest.mark.slow
 def test_secrets_in_the_environment_are_never_logged(tmp_path: Path) -> None:
     secret = "sk-FAKE-SECRET-4f9a1c"
     env = {
@@ -290,6 +294,7 @@ def test_secrets_in_the_environment_are_never_logged(tmp_path: Path) -> None:
     assert leaked == []
 
 
+@pytest.mark.ci
 def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path: Path, spawn) -> None:
     proc = spawn(
         command(tmp_path, "trainer.max_epochs=30"),
@@ -339,6 +344,7 @@ def test_run_folders_are_unique_and_shared_by_a_jobs_ranks(monkeypatch: pytest.M
     assert launches[0] != launches[1]
 
 
+@pytest.mark.slow
 def test_spawned_jobs_die_with_a_failing_test(tmp_path: Path) -> None:
     """The `spawn` fixture kills a job's whole process group when its test fails: a grandchild
     (as a DDP rank is) does not outlive the failed test."""
@@ -377,6 +383,7 @@ def test_fails(spawn):
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_keeps_the_best_score_so_far(tmp_path: Path) -> None:
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -402,6 +409,7 @@ def test_a_resumed_run_keeps_the_best_score_so_far(tmp_path: Path) -> None:
     assert resumed.state_key == plain.state_key
 
 
+@pytest.mark.slow
 def test_last_ckpt_is_the_last_epoch_even_without_improvement(tmp_path: Path) -> None:
     import torch
 

@@ -63,6 +63,7 @@ def test_tta_defaults_and_bad_value(tmp_path: Path) -> None:
         validate(cfg)
 
 
+@pytest.mark.slow
 def test_module_whitens_at_fit_and_averages_views(tmp_path: Path) -> None:
     import lightning as L
 

@@ -143,6 +143,7 @@ def test_count_is_one_batched_forward() -> None:
     assert calls == [3 * (3 + 2)]  # 2 random + 3 diagonal views of 3 images, in one call
 
 
+@pytest.mark.slow
 def test_a_run_logs_consistency_and_its_curve(tmp_path: Path) -> None:
     run = tmp_path / "run"
     out = run_cli(["train.py", *FAST, "logger=csv", f"hydra.run.dir={run}", "trainer.max_epochs=1"])

@@ -11,6 +11,8 @@ from helpers import picture_stats
 from poolbench.training.devices import cpu_has_native_bf16
 from poolbench.training.job import train
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -178,6 +180,7 @@ def test_activation_pictures_from_a_checkpoint(trained: Path, tmp_path: Path) ->
         assert std > 20 and colours > 50, (name, std, colours)
 
 
+@pytest.mark.ci
 def test_torchvision_reference_loader_trains(tmp_path: Path) -> None:
     cfg = make_cfg(
         [
