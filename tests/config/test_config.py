@@ -275,7 +275,7 @@ def test_the_flags_parser_reads_argv_as_hydra_does(argv: list[str]) -> None:
     hydra._internal in src/); here, Hydra's own parser is the reference."""
     from hydra._internal.utils import get_args_parser  # the reference, in a test only
 
-    from poolbench.cli.overrides import hydra_flags_parser
+    from poolbench.cli.parse import hydra_flags_parser
 
     ours, _ = hydra_flags_parser().parse_known_args(argv)
     theirs, _ = get_args_parser().parse_known_args(argv)
