@@ -206,6 +206,28 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
             kill_group(proc)
 
 
+@pytest.fixture(scope="session")
+def seed_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A joblib sweep of two seeds run at once, shared by tests/sweeps/test_joblib.py and
+    tests/review/test_report.py (made once, for whichever asks first)."""
+    tmp = tmp_path_factory.mktemp("joblib")
+    out = run_cli(
+        [
+            "train.py",
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "seed=0,1",
+            *FAST,
+            "callbacks.review_images=null",
+            f"hydra.sweep.dir={tmp}/sweep",
+            f"data.cache_dir={tmp}/cache",
+        ]
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return tmp / "sweep"
+
+
 def read_results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
 

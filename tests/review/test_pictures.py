@@ -40,3 +40,34 @@ def test_visualize_pooling_script(tmp_path: Path) -> None:
     np.testing.assert_allclose(mean2, windows2.mean(axis=(2, 4)).transpose(1, 2, 0), atol=1e-6)
     bad = run_cli(["scripts/visualize_pooling.py", "--kernel", "0"], cwd=ROOT)
     assert bad.returncode == 2 and "--kernel 0" in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# visualize_pooling.py --image --mode: the pooled panel's pixels
+
+
+@pytest.mark.slow
+def test_visualize_pooling_image_and_mode(tmp_path: Path) -> None:
+    # Red, with one green pixel in every 8x8 window: max pooling makes each window yellow
+    # (the max of both channels), mean pooling keeps it red (green at 1/64).
+    img = np.zeros((224, 224, 3), np.uint8)
+    img[..., 0] = 255
+    img[3::8, 5::8] = (0, 255, 0)
+    Image.fromarray(img).save(tmp_path / "dots.png")
+
+    def colours(mode: str) -> tuple[int, int]:
+        out = tmp_path / f"{mode}.png"
+        args = ["--image", str(tmp_path / "dots.png"), "--mode", mode, "--kernel", "8"]
+        done = run_cli(["scripts/visualize_pooling.py", *args, "--out", str(out)])
+        assert done.returncode == 0, done.stderr[-2000:]
+        px = np.asarray(Image.open(out).convert("RGB")).astype(int)
+        r, g, b = px[..., 0], px[..., 1], px[..., 2]
+        yellow = int(((r > 200) & (g > 200) & (b < 60)).sum())
+        red = int(((r > 200) & (g < 60) & (b < 60)).sum())
+        return yellow, red
+
+    max_yellow, max_red = colours("max")
+    avg_yellow, avg_red = colours("avg")
+    # Two panels of about 300x300 pixels each: the original (red) and the pooled one.
+    assert max_yellow > 50_000 and avg_yellow < 100
+    assert avg_red > max_red + 50_000

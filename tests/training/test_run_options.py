@@ -1,27 +1,20 @@
-"""The README's promises that no other test held: each one a short real run (tiny data, a few
-epochs) whose files are read back, or a real decision checked without the network."""
+"""Short real runs of the README's options: heads, pools, schedules, loggers, seed, resuming."""
 
 from __future__ import annotations
 
 import csv
-import os
 import re
-import statistics
-import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from conftest import FAST, ROOT, make_cfg, read_results, run_cli, run_command, wandb_summary
-from PIL import Image
 
 from poolbench.training.job import train
+
+pytestmark = pytest.mark.slow
 
 SECRET = "sk-FAKE-WANDB-KEY-7c1e"  # never a real key: nothing here reaches the network
 
@@ -44,6 +37,7 @@ def last_lr(ckpt: dict) -> float:
 
 
 DIGITS_ARGS = ["data=digits", "trainer.max_epochs=3"]
+DIGITS_ARGS = ["data=digits", "trainer.max_epochs=3"]
 DIGITS_STEPS = 21  # 1,797 digits, 360 for test, 10% of the rest for val: 1,293 in batches of 64
 
 
@@ -62,7 +56,6 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return tmp / "outputs" / "a", out.stdout
 
 
-@pytest.mark.slow
 def test_make_train_on_digits_offline_with_the_progress_bar(digits_run: tuple[Path, str]) -> None:
     run, stdout = digits_run
     r = read_results(run)
@@ -83,6 +76,72 @@ def test_make_train_on_digits_offline_with_the_progress_bar(digits_run: tuple[Pa
 # ---------------------------------------------------------------------------------------------
 # Every head and pool trains; with them, the other optimizer, schedules, loggers, data options.
 
+CASES: dict[str, tuple[list[str], int]] = {
+    # name: (overrides, the README table's parameter count)
+    "nin-stride": (
+        ["head=nin", "pool=stride", "optimizer=sgd", "scheduler=onecycle", "logger=tensorboard"],
+        19_546,
+    ),
+    "hypercolumn-lp": (
+        [
+            "head=hypercolumn",
+            "pool=lp",
+            "scheduler=none",
+            "logger=wandb",
+            "logger.wandb.offline=true",  # credentials below, but no network in tests
+            "data.channels_last=false",
+            "seed=null",
+        ],
+        36_702,
+    ),
+    "avg-none": (["head=avg", "pool=none", "logger=none", "data.store_on_device=false"], 29_022),
+    "max-stride": (["head=max", "pool=stride", "logger=csv", "model.compile=true"], 34_190),
+}
+CASES: dict[str, tuple[list[str], int]] = {
+    # name: (overrides, the README table's parameter count)
+    "nin-stride": (
+        ["head=nin", "pool=stride", "optimizer=sgd", "scheduler=onecycle", "logger=tensorboard"],
+        19_546,
+    ),
+    "hypercolumn-lp": (
+        [
+            "head=hypercolumn",
+            "pool=lp",
+            "scheduler=none",
+            "logger=wandb",
+            "logger.wandb.offline=true",  # credentials below, but no network in tests
+            "data.channels_last=false",
+            "seed=null",
+        ],
+        36_702,
+    ),
+    "avg-none": (["head=avg", "pool=none", "logger=none", "data.store_on_device=false"], 29_022),
+    "max-stride": (["head=max", "pool=stride", "logger=csv", "model.compile=true"], 34_190),
+}
+EPOCHS = 3
+CASES: dict[str, tuple[list[str], int]] = {
+    # name: (overrides, the README table's parameter count)
+    "nin-stride": (
+        ["head=nin", "pool=stride", "optimizer=sgd", "scheduler=onecycle", "logger=tensorboard"],
+        19_546,
+    ),
+    "hypercolumn-lp": (
+        [
+            "head=hypercolumn",
+            "pool=lp",
+            "scheduler=none",
+            "logger=wandb",
+            "logger.wandb.offline=true",  # credentials below, but no network in tests
+            "data.channels_last=false",
+            "seed=null",
+        ],
+        36_702,
+    ),
+    "avg-none": (["head=avg", "pool=none", "logger=none", "data.store_on_device=false"], 29_022),
+    "max-stride": (["head=max", "pool=stride", "logger=csv", "model.compile=true"], 34_190),
+}
+EPOCHS = 3
+N_TRAIN = 1200  # 120 for val, 1,080 in batches of 128: 9 steps an epoch
 CASES: dict[str, tuple[list[str], int]] = {
     # name: (overrides, the README table's parameter count)
     "nin-stride": (
@@ -141,7 +200,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Callable[
 
 
 @pytest.mark.parametrize("name", CASES)
-@pytest.mark.slow
 def test_every_head_and_pool_trains_above_chance(runs: Callable[[str], Path], name: str) -> None:
     run = runs(name)
     r = read_results(run)
@@ -159,7 +217,6 @@ def test_every_head_and_pool_trains_above_chance(runs: Callable[[str], Path], na
     assert leaked == []
 
 
-@pytest.mark.slow
 def test_pool_none_keeps_full_size_maps(runs: Callable[[str], Path]) -> None:
     r = read_results(runs("avg-none"))
     # Without downsampling the second conv runs on 32x32 maps, not 16x16: 4x its FLOPs.
@@ -168,7 +225,6 @@ def test_pool_none_keeps_full_size_maps(runs: Callable[[str], Path]) -> None:
     assert r["flops_per_image"] == conv1 + 4 * conv2 + mlp
 
 
-@pytest.mark.slow
 def test_sgd_onecycle_warms_up_then_anneals_into_tensorboard(runs: Callable[[str], Path]) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -195,7 +251,6 @@ def test_sgd_onecycle_warms_up_then_anneals_into_tensorboard(runs: Callable[[str
     ]
 
 
-@pytest.mark.slow
 def test_scheduler_none_and_wandb_only(runs: Callable[[str], Path]) -> None:
     run = runs("hypercolumn-lp")
     last = load_ckpt(run / "checkpoints" / "last.ckpt")
@@ -208,7 +263,6 @@ def test_scheduler_none_and_wandb_only(runs: Callable[[str], Path]) -> None:
     assert s["config"]["head"] == "hypercolumn" and s["config"]["pool"] == "lp"
 
 
-@pytest.mark.slow
 def test_logger_none_writes_results_and_checkpoints_only(runs: Callable[[str], Path]) -> None:
     run = runs("avg-none")
     assert sorted(p.name for p in run.iterdir() if p.is_dir()) == ["checkpoints"]
@@ -217,7 +271,6 @@ def test_logger_none_writes_results_and_checkpoints_only(runs: Callable[[str], P
     assert best["hyper_parameters"]["choices"]["pool"] == "none"
 
 
-@pytest.mark.slow
 def test_seed_null_gives_a_random_run(runs: Callable[[str], Path], tmp_path: Path) -> None:
     from poolbench.training.job import build_trainer, setup
 
@@ -240,74 +293,10 @@ def test_seed_null_gives_a_random_run(runs: Callable[[str], Path], tmp_path: Pat
     assert read_results(runs("hypercolumn-lp"))["metrics"]["test/acc"] > 0.2  # trained, seed=null
 
 
-@pytest.mark.parametrize("channels_last", [True, False])
-@pytest.mark.slow
-def test_channels_last_option_sets_the_batch_layout(tmp_path: Path, channels_last: bool) -> None:
-    from poolbench.data.datamodule import ImageDataModule
-
-    cfg = make_cfg([*FAST, f"data.channels_last={channels_last}"], tmp_path, cache=tmp_path)
-    dm = ImageDataModule(cfg.data)
-    dm.prepare_data()
-    dm.setup("fit")
-    x, _ = next(iter(dm.train_dataloader()))
-    assert x.shape == (128, 3, 32, 32)
-    assert x.is_contiguous(memory_format=torch.channels_last) is channels_last
-    assert x.is_contiguous() is not channels_last
-
-
-@pytest.mark.parametrize(
-    "device",
-    [
-        "cpu",
-        pytest.param(
-            "cuda",
-            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU"),
-        ),
-    ],
-)
-@pytest.mark.slow
-def test_store_on_device_false_keeps_images_in_host_memory(tmp_path: Path, device: str) -> None:
-    from poolbench.data.datamodule import ImageDataModule
-
-    for on_device, store_type in ((True, device), (False, "cpu")):
-        cfg = make_cfg([*FAST, f"data.store_on_device={on_device}"], tmp_path, cache=tmp_path)
-        dm = ImageDataModule(cfg.data, device=device)
-        dm.prepare_data()
-        dm.setup("fit")
-        loader = dm.train_dataloader()
-        assert loader.store.data.device.type == store_type
-        x, y = next(iter(loader))
-        assert x.device.type == device and y.device.type == device  # batches: training device
-    # (On a CPU-only machine both stores are host memory; the meta test below tells them apart.)
-
-
-def test_store_on_device_chooses_the_store_device_without_a_gpu(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The choice itself, on any machine: "meta" is a device that is not the CPU. The real loader
-    cannot run there (it seeds a Generator on the store's device), so a stand-in records what
-    the data module hands it."""
-    import poolbench.data.datamodule as datamodule
-
-    def record(store: Any, labels: Any, sampler: Any, normalize: Any, **kw: Any) -> Any:
-        return SimpleNamespace(store=store, device=kw["device"])
-
-    monkeypatch.setattr(datamodule, "InMemoryLoader", record)
-    for on_device, store_type in ((True, "meta"), (False, "cpu")):
-        cfg = make_cfg([*FAST, f"data.store_on_device={on_device}"], tmp_path, cache=tmp_path)
-        dm = datamodule.ImageDataModule(cfg.data, device="meta")
-        dm.prepare_data()
-        dm.setup("fit")
-        loader = dm.train_dataloader()
-        assert loader.store.data.device.type == store_type
-        assert loader.device.type == "meta"  # batches still go to the training device
-
-
 # ---------------------------------------------------------------------------------------------
 # model.compile: a compiled run's checkpoint is one eval.py (an uncompiled net) can read.
 
 
-@pytest.mark.slow
 def test_model_compile_checkpoint_evaluates_uncompiled(
     runs: Callable[[str], Path], tmp_path: Path, cache_dir: Path
 ) -> None:
@@ -330,7 +319,6 @@ def test_model_compile_checkpoint_evaluates_uncompiled(
 # Resuming: resume=true (the newest earlier run of the same overrides) and ckpt_path=.
 
 
-@pytest.mark.slow
 def test_resume_true_and_ckpt_path_continue_the_run(digits_run: tuple[Path, str]) -> None:
     first = digits_run[0]
     tmp = first.parents[1]
@@ -363,175 +351,3 @@ def test_resume_true_and_ckpt_path_continue_the_run(digits_run: tuple[Path, str]
     assert [int(row["epoch"]) for row in csv_rows(tmp / "by_path") if row["val/acc"]] == [3]
     for key in ("val/acc", "val/acc_best", "test/acc"):
         assert r3["metrics"][key] == pytest.approx(r2["metrics"][key], abs=1e-6), key
-
-
-# ---------------------------------------------------------------------------------------------
-# W&B goes online only with credentials; the key itself is never logged (see the runs above).
-
-
-def test_wandb_online_only_with_credentials(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from poolbench.training.loggers import build_loggers, wandb_logger, wandb_offline, wandb_online
-
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
-    assert wandb_offline(None) is True
-    monkeypatch.setenv("WANDB_API_KEY", SECRET)
-    assert wandb_offline(None) is False
-    assert wandb_offline(True) is True  # logger.wandb.offline=true still wins
-    monkeypatch.delenv("WANDB_API_KEY")
-    netrc = tmp_path / ".netrc"  # what `wandb login` writes
-    netrc.write_text(f"machine api.wandb.ai\n  login user\n  password {SECRET}\n")
-    netrc.chmod(0o600)
-    assert wandb_offline(None) is False
-    netrc.unlink()
-    monkeypatch.setenv("WANDB_MODE", "online")
-    assert wandb_offline(None) is False  # wandb reads WANDB_MODE itself
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_API_KEY", SECRET)
-    assert wandb_offline(None) is True  # WANDB_MODE says, credentials or not
-    from poolbench.review import dashboard
-
-    assert dashboard.wandb_online is wandb_online  # the dashboard asks the same question
-    monkeypatch.delenv("WANDB_API_KEY")
-    monkeypatch.delenv("WANDB_MODE")
-    assert wandb_offline(False) is False  # logger.wandb.offline=false
-
-    # The logger a run would build: online with a key, offline without; nothing started yet.
-    cfg = make_cfg([*FAST, "logger=default"], tmp_path / "run")
-    monkeypatch.setenv("WANDB_API_KEY", SECRET)
-    online = wandb_logger(build_loggers(cfg, "defaults", None, []))
-    assert online._offline is False and online._experiment is None
-    monkeypatch.delenv("WANDB_API_KEY")
-    assert wandb_logger(build_loggers(cfg, "defaults", None, []))._offline is True
-
-
-# ---------------------------------------------------------------------------------------------
-# Parallel jobs (joblib launcher), a report across seeds with the kNN column, embed split=train.
-
-
-@pytest.fixture(scope="module")
-def seed_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("joblib")
-    out = run_cli(
-        [
-            "train.py",
-            "-m",
-            "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2",
-            "seed=0,1",
-            *FAST,
-            "callbacks.review_images=null",
-            f"hydra.sweep.dir={tmp}/sweep",
-            f"data.cache_dir={tmp}/cache",
-        ]
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return tmp / "sweep"
-
-
-def log_times(log: Path) -> tuple[datetime, datetime]:
-    stamps = re.findall(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+)\]", log.read_text(), re.M)
-    times = [datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f") for s in stamps]
-    return times[0], times[-1]
-
-
-@pytest.mark.ci
-def test_joblib_jobs_run_at_once_and_share_the_cores(seed_sweep: Path) -> None:
-    cores = os.cpu_count() or 1
-    threads = max(1, cores // min(2, cores))
-    logs = [seed_sweep / str(i) / "train.log" for i in (0, 1)]
-    for log in logs:
-        assert f"torch threads: {threads} ({min(2, cores)} jobs at once on {cores} cores)" in (
-            log.read_text()
-        )
-    (start0, end0), (start1, end1) = (log_times(log) for log in logs)
-    assert start0 < end1 and start1 < end0  # the two jobs overlapped in time
-    results = [read_results(seed_sweep / str(i)) for i in (0, 1)]
-    assert all(r["status"] == "ok" and r["metrics"]["test/acc"] > 0.2 for r in results)
-
-
-@pytest.mark.ci
-def test_report_across_seeds_with_knn_column_and_doc(seed_sweep: Path, tmp_path: Path) -> None:
-    from poolbench.review.embed import embed
-
-    jobs = [seed_sweep / str(i) for i in (0, 1)]
-    data = [*FAST[:3], f"data.cache_dir={seed_sweep.parent}/cache"]
-    # embed.py on the training split: every training image, a leave-one-out kNN score.
-    ckpt0 = read_results(jobs[0])["best_checkpoint"]
-    out = run_cli(["scripts/embed.py", f"ckpt_path={ckpt0}", *data, "split=train", "knn_k=5"])
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert np.load(jobs[0] / "embeddings.npy").shape == (540, 64)
-    labels = np.load(jobs[0] / "labels.npy")
-    assert labels.shape == (540,) and sorted(set(labels.tolist())) == list(range(10))
-    knn0 = read_results(jobs[0])["metrics"]["embed/knn_acc"]
-    assert f"embed/knn_acc {knn0:.4f}" in out.stdout and knn0 > 0.2
-    ckpt1 = read_results(jobs[1])["best_checkpoint"]
-    cfg = make_cfg(
-        [*data, f"ckpt_path={ckpt1}", "split=train", "knn_k=5"], tmp_path, config="embed"
-    )
-    assert embed(cfg)["n_queries"] == 540
-
-    doc = tmp_path / "docs" / "sweeps.md"
-    cli = Path(sys.executable).with_name("poolbench-report")
-    rep = subprocess.run(
-        [str(cli), str(seed_sweep), "--doc", str(doc)], capture_output=True, text=True, timeout=300
-    )
-    assert rep.returncode == 0, rep.stderr[-3000:]
-    results = [read_results(j) for j in jobs]
-
-    def mean_std(key: str) -> str:
-        values = [100 * r["metrics"][key] for r in results]
-        return f"{statistics.fmean(values):.2f} ± {np.std(values, ddof=1):.2f}"
-
-    text = (seed_sweep / "report.md").read_text()
-    assert "| kNN acc % |" in text
-    row = next(line for line in text.splitlines() if line.startswith("| global | max |"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[2:6] == ["32,862", "9.05", mean_std("val/acc_best"), mean_std("test/acc")]
-    assert cells[6] == mean_std("embed/knn_acc") and cells[-1] == "2/2"
-    assert results[0]["metrics"]["test/acc"] != results[1]["metrics"]["test/acc"]  # two seeds
-    assert row in rep.stdout
-    with (seed_sweep / "results.csv").open() as f:
-        csv_rows = sorted(csv.DictReader(f), key=lambda r: r["seed"])
-    assert [r["seed"] for r in csv_rows] == ["0", "1"]
-    for r, job in zip(csv_rows, results, strict=True):  # the kNN column too
-        assert float(r["knn_acc"]) == pytest.approx(job["metrics"]["embed/knn_acc"])
-    # --doc: one page, its plots copied beside it under names that its links use.
-    page = doc.read_text()
-    assert f"## Sweep: {seed_sweep.name}" in page and row in page
-    for png in ("accuracy_vs_params.png", "curves.png"):
-        link = f"{seed_sweep.name}_{png}"
-        assert f"]({link})" in page
-        assert (doc.parent / link).read_bytes() == (seed_sweep / png).read_bytes()
-
-
-# ---------------------------------------------------------------------------------------------
-# visualize_pooling.py --image --mode: the pooled panel's pixels
-
-
-@pytest.mark.slow
-def test_visualize_pooling_image_and_mode(tmp_path: Path) -> None:
-    # Red, with one green pixel in every 8x8 window: max pooling makes each window yellow
-    # (the max of both channels), mean pooling keeps it red (green at 1/64).
-    img = np.zeros((224, 224, 3), np.uint8)
-    img[..., 0] = 255
-    img[3::8, 5::8] = (0, 255, 0)
-    Image.fromarray(img).save(tmp_path / "dots.png")
-
-    def colours(mode: str) -> tuple[int, int]:
-        out = tmp_path / f"{mode}.png"
-        args = ["--image", str(tmp_path / "dots.png"), "--mode", mode, "--kernel", "8"]
-        done = run_cli(["scripts/visualize_pooling.py", *args, "--out", str(out)])
-        assert done.returncode == 0, done.stderr[-2000:]
-        px = np.asarray(Image.open(out).convert("RGB")).astype(int)
-        r, g, b = px[..., 0], px[..., 1], px[..., 2]
-        yellow = int(((r > 200) & (g > 200) & (b < 60)).sum())
-        red = int(((r > 200) & (g < 60) & (b < 60)).sum())
-        return yellow, red
-
-    max_yellow, max_red = colours("max")
-    avg_yellow, avg_red = colours("avg")
-    # Two panels of about 300x300 pixels each: the original (red) and the pooled one.
-    assert max_yellow > 50_000 and avg_yellow < 100
-    assert avg_red > max_red + 50_000
