@@ -51,8 +51,8 @@ warm_cache() {  # decode CIFAR-10 once, before parallel jobs would each decode i
 
 if [ "$part" = fast ]; then
   warm_cache
-  step "tests/test_fast_path.py (the CUDA graph test runs here)"
-  timeout 150 $PY -m pytest -q -x -p no:cacheprovider -p no:warnings tests/test_fast_path.py 2>&1 | tail -15
+  step "tests/training/test_fast_path.py (the CUDA graph test runs here)"
+  timeout 150 $PY -m pytest -q -x -p no:cacheprovider -p no:warnings tests/training/test_fast_path.py 2>&1 | tail -15
   for head in flatten global; do
     step "train.py trainer=gpu head=$head trainer.max_epochs=$EPOCHS (fast path)"
     start=$(date +%s.%N)
