@@ -165,7 +165,8 @@ def test_sync_command_reaches_the_runs_of_a_sweep_in_parts(tmp_path: Path) -> No
 
     import pytest
 
-    from poolbench.review.dashboard import RunLog, sync_command
+    from poolbench.review.dashboard import sync_command
+    from poolbench.review.wandb_runs import RunLog
 
     runs = []
     for part, job in (("seeds_0_1", "0"), ("seeds_0_1", "1"), ("seeds_2", "0")):
@@ -185,7 +186,8 @@ def test_sync_command_reaches_the_runs_of_a_sweep_in_parts(tmp_path: Path) -> No
         f"wandb sync --entity me --project p {tmp_path}/seeds_2/*/wandb/offline-run-*"
     )
     # Parts left in their default groups (each its folder's name): the fix is named.
-    from poolbench.review.dashboard import DashboardError, one_value
+    from poolbench.errors import DashboardError
+    from poolbench.review.wandb_runs import one_value
 
     for r in runs:
         r.group = r.path.parts[-4]

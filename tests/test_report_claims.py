@@ -12,14 +12,13 @@ import yaml
 from conftest import run_command
 from scipy import stats
 
-from poolbench.review.report import (
-    claims,
-    comparison_line,
-    comparisons,
-    find_jobs,
-    report,
-    summarize,
-)
+from poolbench.errors import ConfigError
+from poolbench.review import claims as lecture_claims
+from poolbench.review.claims import claims
+from poolbench.review.comparisons import comparison_line, comparisons
+from poolbench.review.report import report
+from poolbench.review.runs import find_jobs
+from poolbench.review.stats import Row, summarize
 
 RESULTS_DOC = Path(__file__).parents[1] / "scripts" / "results_doc.sh"
 
@@ -28,6 +27,7 @@ PARAMS = {  # what the nets really count (README): max/avg share a count, stride
     ("flatten", "avg"): 270_942,
     ("flatten", "stride"): 276_110,
     ("global", "max"): 32_862,
+    ("global", "avg"): 32_862,
 }
 
 
@@ -59,7 +59,7 @@ def fake_sweep(root: Path, arms: dict[tuple[str, str], list[float | None]]) -> P
     return root
 
 
-def rows_of(tmp_path: Path, arms: dict[tuple[str, str], list[float | None]]) -> list[dict]:
+def rows_of(tmp_path: Path, arms: dict[tuple[str, str], list[float | None]]) -> list[Row]:
     return summarize(find_jobs(fake_sweep(tmp_path / "sweep", arms)))
 
 
@@ -163,7 +163,7 @@ def test_claims_need_both_arms_with_test_accuracy(tmp_path: Path) -> None:
 def test_claims_skip_variants(tmp_path: Path) -> None:
     rows = rows_of(tmp_path, {("flatten", "max"): MAX, ("flatten", "avg"): AVG})
     for r in rows:
-        r["variant"] = "optimizer.lr=0.01"
+        r.variant = "optimizer.lr=0.01"
     assert claims(rows) == []
 
 
@@ -173,6 +173,71 @@ def test_a_single_seed_gives_no_interval(tmp_path: Path) -> None:
         "Global vs flatten head (pool=max): 65.50% vs 71.00% test accuracy "
         "with 32,862 vs 270,942 parameters, -5.50 points (2 vs 1 seeds; one seed: no interval)."
     ]
+
+
+def shipped_claims() -> dict:
+    """claims.yaml as installed with the package."""
+    from importlib import resources
+
+    source = resources.files("poolbench.review").joinpath(lecture_claims.CLAIMS_FILE)
+    return yaml.safe_load(source.read_text())
+
+
+def test_a_claim_added_to_the_yaml_needs_no_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = shipped_claims()
+    assert data["reference"] == {"head": "flatten", "pool": "max"}
+    assert [(c["axis"], c["a"], c["b"]) for c in data["claims"]] == [
+        ("pool", "avg", "max"),
+        ("head", "global", "flatten"),
+        ("pool", "stride", "max"),
+    ]
+    new = {"title": "Average vs max pooling", "axis": "pool", "a": "avg", "b": "max"}
+    data["claims"].append(new | {"fixed": {"head": "global"}})  # a teacher's fourth claim
+    monkeypatch.setattr(lecture_claims, "lecture", lambda: lecture_claims.parse(data))
+    rows = rows_of(
+        tmp_path,
+        {
+            ("flatten", "max"): MAX,
+            ("global", "max"): [0.60, 0.61, 0.62],
+            ("global", "avg"): [0.66, 0.67, 0.68],
+        },
+    )
+    heads, teachers = claims(rows)  # no avg or stride with the flatten head: those two skip
+    assert heads.startswith("Global vs flatten head (pool=max): 61.00% vs 71.00%")
+    lo, hi = welch_by_hand([0.66, 0.67, 0.68], [0.60, 0.61, 0.62])
+    assert teachers == (
+        "Average vs max pooling (head=global): 67.00% vs 61.00% test accuracy, "
+        f"+6.00 points (95% CI {lo:+.2f} to {hi:+.2f} over 3 vs 3 seeds): "
+        "average pooling is better at this budget."
+    )
+    assert lo > 0
+
+
+def test_a_claim_the_page_cannot_state_is_one_config_error() -> None:
+    def error(change: dict) -> str:
+        data = shipped_claims()
+        data["claims"].append(
+            {"title": "T", "axis": "pool", "a": "avg", "b": "max", "fixed": {"head": "global"}}
+            | change
+        )
+        with pytest.raises(ConfigError) as err:
+            lecture_claims.parse(data, "claims.yaml")
+        return str(err.value)
+
+    assert lecture_claims.parse(shipped_claims()) == lecture_claims.lecture()
+    assert error({"a": "max", "b": "avg"}) == (
+        "claims.yaml: claim 4 (T): b is the reference pool (max) and a another one, so that "
+        "every difference reads alike; got a=max, b=avg"
+    )
+    assert error({"a": "blur"}) == "claims.yaml: claim 4 (T): arm_names has no name for pool=blur"
+    assert error({"fixed": {"pool": "max"}}) == (
+        "claims.yaml: claim 4 (T): fixed names the head it holds, e.g. {head: ...}"
+    )
+    assert error({"axis": "model"}) == (
+        "claims.yaml: claim 4 (T): axis is head or pool, got 'model'"
+    )
 
 
 def test_report_states_the_claims_before_the_comparisons(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ import pytest
 import yaml
 from conftest import FAST, ROOT, make_cfg, read_results, run_cli, wandb_summary
 
-from poolbench.review.report import find_jobs, plot_curves, plot_scatter, report, summarize
+from poolbench.review.plots import plot_curves, plot_scatter
+from poolbench.review.report import report
+from poolbench.review.runs import find_jobs
 
 
 def coloured_pixels(png: Path) -> int:
@@ -33,17 +35,24 @@ def same_pixels(a: Path, b: Path) -> bool:
 def check_pictures(sweep_dir: Path, results: list[dict]) -> None:
     """The report's pictures show the jobs' numbers: read back from the figures, and drawn."""
     import csv
+    import dataclasses
+    import math
 
     from matplotlib.colors import to_rgba
 
-    rows = summarize(find_jobs(sweep_dir))
-    scatter = plot_scatter(rows, sweep_dir / "check_scatter.png")
+    jobs = find_jobs(sweep_dir)
+    scatter, data = plot_scatter(jobs, sweep_dir / "check_scatter.png")
     assert same_pixels(sweep_dir / "check_scatter.png", sweep_dir / "accuracy_vs_params.png")
     pools = sorted({r["choices"]["pool"] for r in results})
     drawn = {}
-    for c in scatter.axes[0].containers:  # one errorbar per head x pool
+    containers = scatter.axes[0].containers  # one errorbar per head x pool, in the points' order
+    assert len(containers) == len(data["points"])
+    for c, p in zip(containers, data["points"], strict=True):
         (x, y), line = c.lines[0].get_xydata()[0], c.lines[0]
-        drawn[(round(x), round(y, 4))] = (line.get_color(), line.get_marker())
+        # drawn at its count, or moved sideways (less than a tenth of a decade) off an equal one
+        assert x == p["x"] and abs(math.log10(x / p["params"])) < 0.1
+        assert y == p["acc_mean"]
+        drawn[(p["params"], round(y, 4))] = (line.get_color(), line.get_marker())
     expected = {
         (r["params"]["total"], round(100 * r["metrics"]["test/acc"], 4)): r["choices"]
         for r in results
@@ -56,7 +65,8 @@ def check_pictures(sweep_dir: Path, results: list[dict]) -> None:
     assert len(set(pool_color.values())) == len(pools)
     markers = {expected[p]["head"]: m for p, (_, m) in drawn.items()}
     assert len(set(markers.values())) == len(markers) == 2
-    blank = plot_scatter([dict(r, test_acc=[]) for r in rows], sweep_dir / "blank.png")
+    untested = [dataclasses.replace(j, results={**j.results, "metrics": {}}) for j in jobs]
+    blank, _ = plot_scatter(untested, sweep_dir / "blank.png")
     assert not blank.axes[0].containers
     # A blank plot (axes, legend) passes any file-size check; it lacks the data's coloured marks.
     assert coloured_pixels(sweep_dir / "accuracy_vs_params.png") > (
@@ -261,7 +271,8 @@ def test_wandb_sweep_parameters_compose(tmp_path: Path) -> None:
 
 
 def test_sweep_cost_adds_device_hours_per_accelerator(tmp_path: Path) -> None:
-    from poolbench.review.report import Job, cost_line, sweep_cost
+    from poolbench.review.cost import cost_line, sweep_cost
+    from poolbench.review.runs import Job
 
     def job(start: float, seconds: float, accelerator: str, count: int, host: str) -> Job:
         device = {"accelerator": accelerator, "count": count, "host": host, "name": "H100"}
@@ -319,7 +330,7 @@ def test_sweep_cost_adds_device_hours_per_accelerator(tmp_path: Path) -> None:
 def test_curves_colour_pools_as_the_scatter_and_style_variants(tmp_path: Path) -> None:
     from matplotlib.colors import to_rgba
 
-    from poolbench.review.report import Job, plot_curves, plot_scatter
+    from poolbench.review.runs import Job
 
     jobs = []
     for pool, variant, base in (
@@ -333,13 +344,25 @@ def test_curves_colour_pools_as_the_scatter_and_style_variants(tmp_path: Path) -
     lines = {line.get_label(): line for ax in fig.axes for line in ax.get_lines()}
     assert sorted(lines) == ["global/avg lr=0.1", "global/max lr=0.01", "global/max lr=0.1"]
     assert lines["global/max lr=0.1"].get_ydata().tolist() == [50.0, 50 / 0.9]
-    rows = [
-        {"head": "global", "pool": p, "params": 32_862, "test_acc": [0.5]} for p in ("avg", "max")
+    tested = [  # one count, one accuracy: the scatter draws the two side by side
+        Job(
+            tmp_path / pool,
+            {
+                "status": "ok",
+                "choices": {"head": "global", "pool": pool},
+                "params": {"total": 32_862},
+                "metrics": {"test/acc": 0.5},
+            },
+            0,
+            {},
+        )
+        for pool in ("avg", "max")
     ]
-    scatter = plot_scatter(rows, tmp_path / "scatter.png")
+    scatter, data = plot_scatter(tested, tmp_path / "scatter.png")
     scatter_color = {}
-    for container, row in zip(scatter.axes[0].containers, rows, strict=True):
-        scatter_color[row["pool"]] = to_rgba(container.lines[0].get_color())
+    for container, point in zip(scatter.axes[0].containers, data["points"], strict=True):
+        scatter_color[point["pool"]] = to_rgba(container.lines[0].get_color())
+    assert sorted(scatter_color) == ["avg", "max"]
     for label, line in lines.items():  # the pool's colour; the variant's line style
         assert to_rgba(line.get_color()) == scatter_color[label.split("/")[1].split()[0]]
     assert lines["global/max lr=0.1"].get_linestyle() == lines["global/avg lr=0.1"].get_linestyle()

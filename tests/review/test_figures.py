@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from poolbench.review.figures import cli, nets, pooling, review, sweep
 from poolbench.review.figures.style import lecture_style
-from poolbench.review.report import Job
+from poolbench.review.runs import Job
 
 FLAT, GLOB = "head=flatten pool=max", "head=global pool=max"
 

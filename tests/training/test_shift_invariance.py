@@ -224,7 +224,7 @@ def test_report_compares_consistency_with_intervals(tmp_path: Path) -> None:
     assert f"({100 * (statistics.fmean(blur) - statistics.fmean(ref)):+.2f} points" in line
     assert f"95% CI {100 * ci.low:+.2f} to {100 * ci.high:+.2f}" in line
     # the figure: a line per pool, its points the seeds' mean accuracy at each shift
-    from poolbench.review.report import config_key, find_jobs
+    from poolbench.review.runs import config_key, find_jobs
     from poolbench.review.shift_report import plot
 
     fig = plot(find_jobs(sweep), tmp_path / "f.png", config_key)

@@ -8,7 +8,10 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # stats.py reads CONSISTENCY from here
+    from poolbench.review.stats import Row
 
 CONSISTENCY = "test/shift_consistency"
 FIGURE = "shift_curves.png"
@@ -33,9 +36,9 @@ def consistency_line(c: dict[str, Any]) -> str:
     )
 
 
-def section(rows: list[dict[str, Any]], compared: list[dict[str, Any]]) -> list[str]:
+def section(rows: list[Row], compared: list[dict[str, Any]]) -> list[str]:
     """report.md's "Shift invariance" part: only where the runs measured it."""
-    if not any(r["consistency"] for r in rows):
+    if not any(r.consistency for r in rows):
         return []
     lines = [
         "",

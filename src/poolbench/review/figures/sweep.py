@@ -1,6 +1,6 @@
 """Figures over many runs: train vs validation accuracy per epoch for the lecture's two nets
 (train_vs_val.png) and test accuracy vs parameters for every head × pool (accuracy_vs_params.png).
-Runs are read as poolbench-report reads them (report.find_jobs); only what they left on disk."""
+Runs are read as poolbench-report reads them (runs.find_jobs); only what they left on disk."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any
 
 from poolbench.errors import UserError
 from poolbench.review.figures.style import LECTURE_NETS, TRAIN, VAL, figure, human, net_label
-from poolbench.review.report import Job, config_key, find_jobs, mean_std, summarize
+from poolbench.review.runs import Job, config_key, find_jobs
+from poolbench.review.stats import Row, mean_std, summarize
 
 METRICS = {"train": "train/acc", "val": "val/acc"}
 HEAD_MARKERS = "osD^vP*Xh<>"
@@ -149,27 +150,27 @@ def nice_ticks(lo: float, hi: float) -> list[float]:
     return ticks
 
 
-def scatter_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def scatter_points(rows: list[Row]) -> list[dict[str, Any]]:
     """One point per configuration with test accuracies and a parameter count: mean and std
     (percent) over seeds; the lecture's two nets marked."""
     points = []
     for r in rows:
-        if not r["test_acc"] or not r["params"]:
+        if not r.test_acc or not r.params:
             continue
-        m, s = mean_std(r["test_acc"])
-        lecture = (r["head"], r["pool"]) in LECTURE_NETS and not r["variant"]
-        name = f"{r['head']}/{r['pool']}" + (f" {r['variant']}" if r["variant"] else "")
+        m, s = mean_std(r.test_acc)
+        lecture = (r.head, r.pool) in LECTURE_NETS and not r.variant
+        name = f"{r.head}/{r.pool}" + (f" {r.variant}" if r.variant else "")
         points.append(
             {
-                "head": r["head"],
-                "pool": r["pool"],
-                "variant": r["variant"],
-                "params": r["params"],
+                "head": r.head,
+                "pool": r.pool,
+                "variant": r.variant,
+                "params": r.params,
                 "acc_mean": 100 * m,
                 "acc_std": 100 * s,
-                "seeds": len(r["test_acc"]),
+                "seeds": len(r.test_acc),
                 "lecture": lecture,
-                "label": f"{name}: the lecture's {r['head']} net" if lecture else name,
+                "label": f"{name}: the lecture's {r.head} net" if lecture else name,
             }
         )
     return points
