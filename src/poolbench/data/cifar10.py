@@ -67,14 +67,3 @@ def load(cfg: Any) -> ImageSet:
         return Split(resize_uint8(x, cfg.image_size), torch.tensor(ds.targets, dtype=torch.long))
 
     return ImageSet(train=split(True), test=split(False), classes=list(CLASSES))
-
-
-class Cifar10:
-    """`data=cifar10`: CIFAR-10 through torchvision (downloaded once into data.root).
-    conf/data/cifar10.yaml names it (data.reader); a source of your own is a class with
-    these four calls (data/datamodule.py, ImageSource)."""
-
-    classes = staticmethod(classes)
-    prepare = staticmethod(prepare)
-    cache_key = staticmethod(cache_key)
-    load = staticmethod(load)

@@ -39,14 +39,3 @@ def load(cfg: Any) -> ImageSet:
     return ImageSet(
         train=whole.subset(perm[n_test:]), test=whole.subset(perm[:n_test]), classes=list(CLASSES)
     )
-
-
-class Digits:
-    """`data=digits`: scikit-learn's bundled handwritten digits.
-    conf/data/digits.yaml names it (data.reader); a source of your own is a class with
-    these four calls (data/datamodule.py, ImageSource)."""
-
-    classes = staticmethod(classes)
-    prepare = staticmethod(prepare)
-    cache_key = staticmethod(cache_key)
-    load = staticmethod(load)

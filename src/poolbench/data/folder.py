@@ -135,14 +135,3 @@ def load(cfg: Any) -> ImageSet:
 
 def prepare(cfg: Any) -> None:
     classes(cfg)  # fail early on a wrong root
-
-
-class ImageFolderSource:
-    """`data=folder`: any ImageFolder tree under data.root.
-    conf/data/folder.yaml names it (data.reader); a source of your own is a class with
-    these four calls (data/datamodule.py, ImageSource)."""
-
-    classes = staticmethod(classes)
-    prepare = staticmethod(prepare)
-    cache_key = staticmethod(cache_key)
-    load = staticmethod(load)

@@ -47,14 +47,3 @@ def load(cfg: Any) -> ImageSet:
         test=make_split(cfg.n_test, cfg.num_classes, cfg.image_size, cfg.noise, seed=2),
         classes=classes(cfg),
     )
-
-
-class Synthetic:
-    """`data=synthetic`: the generated gratings.
-    conf/data/synthetic.yaml names it (data.reader); a source of your own is a class with
-    these four calls (data/datamodule.py, ImageSource)."""
-
-    classes = staticmethod(classes)
-    prepare = staticmethod(prepare)
-    cache_key = staticmethod(cache_key)
-    load = staticmethod(load)
