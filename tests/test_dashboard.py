@@ -199,6 +199,44 @@ def test_sync_command_reaches_the_runs_of_a_sweep_in_parts(tmp_path: Path) -> No
     )
 
 
+def test_each_panel_is_checked_where_wandb_keeps_its_keys(tmp_path: Path) -> None:
+    import pytest
+
+    from poolbench.errors import DashboardError
+    from poolbench.review.panel_checks import check_keys, panel_keys
+    from poolbench.review.wandb_runs import RunLog
+
+    scatter = {"xAxis": "summary:params/total", "yAxis": "summary:test/acc"}
+    columns = [{"accessor": "config:config.value.optimizer.lr"}, {"accessor": "config:head.value"}]
+    panels = {
+        "Scatter Plot": scatter,
+        "Parallel Coordinates Plot": {"columns": columns},
+        "Run History Line Plot": {"xAxis": "epoch", "metrics": ["val/acc"]},
+        "Bar Chart": {"metrics": ["test/acc_class/cat"]},
+        "Media Browser": {"mediaKeys": ["test/misclassified"]},
+    }
+    keys = {kind: panel_keys({"viewType": kind, "config": cfg}) for kind, cfg in panels.items()}
+    assert keys == {
+        "Scatter Plot": [("summary", "params/total"), ("summary", "test/acc")],
+        # W&B keeps a config value under <key>.value: the run's own config has no .value
+        "Parallel Coordinates Plot": [("config", "config.optimizer.lr"), ("config", "head")],
+        "Run History Line Plot": [("history", "epoch"), ("history", "val/acc")],
+        "Bar Chart": [("summary", "test/acc_class/cat")],
+        "Media Browser": [("summary", "test/misclassified")],
+    }
+    with pytest.raises(AssertionError, match="no key check for panel type Markdown Panel"):
+        panel_keys({"viewType": "Markdown Panel"})
+    # a key the runs logged per step but never as a final value leaves a bar chart empty
+    run = RunLog(tmp_path, "r", "n", "g", "", "p", config={"config": {"optimizer": {"lr": 0.1}}})
+    run.history = {"test/acc_class/cat"}
+    section = [("Per-class accuracy", {"viewType": "Bar Chart", "config": panels["Bar Chart"]})]
+    with pytest.raises(DashboardError, match=r"summary key test/acc_class/cat \(Per-class"):
+        check_keys(section, [run], tmp_path)
+    run.summary = {"test/acc_class/cat"}
+    lr = {"viewType": "Parallel Coordinates Plot", "config": {"columns": columns[:1]}}
+    assert check_keys([*section, ("Configurations", lr)], [run], tmp_path) == 2
+
+
 def test_wandb_workspaces_still_serializes() -> None:
     """wandb_private.py's one private name (Report._to_model), on the installed release."""
     import wandb_workspaces
