@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from conftest import FAST, read_results, run_cli, wandb_summary
-from test_sweeps import wandb_group
+from helpers import wandb_group
 
 from poolbench.review.report import report
 

@@ -4,12 +4,12 @@ import itertools
 import json
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import FAST, ROOT, make_cfg, read_results, run_cli, wandb_summary
+from helpers import wandb_group
 
 from poolbench.review.plots import plot_curves, plot_scatter
 from poolbench.review.report import report
@@ -98,23 +98,6 @@ def check_pictures(sweep_dir: Path, results: list[dict]) -> None:
     plot_curves([], sweep_dir / "blank.png")
     assert coloured_pixels(sweep_dir / "blank.png") == 0
     assert coloured_pixels(sweep_dir / "curves.png") > 100
-
-
-def wandb_group(job_dir: Path) -> str:
-    run = next((job_dir / "wandb").glob("offline-run-*"))
-    wandb_cli = Path(sys.executable).with_name("wandb")
-    out = subprocess.run(
-        [str(wandb_cli), "leet", "inspect", "--json", str(run)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    for line in out.stdout.splitlines():
-        record = json.loads(line)
-        if record.get("type") == "run":
-            return record["run"]["run_group"]
-    raise AssertionError(f"no run record in {run}")
 
 
 def sweep(tmp_path: Path, *overrides: str, epochs: int = 1) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_command
+from conftest import ROOT, run_command
 from scipy import stats
 
 from poolbench.errors import ConfigError
@@ -20,7 +20,7 @@ from poolbench.review.report import report
 from poolbench.review.runs import find_jobs
 from poolbench.review.stats import Row, summarize
 
-RESULTS_DOC = Path(__file__).parents[1] / "scripts" / "results_doc.sh"
+RESULTS_DOC = ROOT / "scripts" / "results_doc.sh"
 
 PARAMS = {  # what the nets really count (README): max/avg share a count, stride adds 5,168
     ("flatten", "max"): 270_942,
