@@ -44,51 +44,10 @@ FAST = [
 # under 10 minutes, and CI runs everything (`make test-all`). A new test that trains through the
 # CLI takes @pytest.mark.slow.
 
-# TEMPORARY, until the change now under way in tests/test_sweeps.py, tests/test_dashboard.py and
-# tests/test_report_claims.py lands: those three files take their tiers from here, as before
-# (module: (slow but the tests named, or the tests named slow, the tests named ci)), then marks
-# in the files replace this table and the lines of the hook that read it.
-PENDING_MODULES = {
-    "test_sweeps": (
-        "all but",
-        {
-            "test_sweep_cost_adds_device_hours_per_accelerator",
-            "test_curves_colour_pools_as_the_scatter_and_style_variants",
-        },
-        {
-            "test_two_heads_by_two_pools",
-            "test_failing_job_leaves_the_others_complete",
-            "test_submitit_local_launcher",
-            "test_optuna_search_runs_trials",
-        },
-    ),
-    "test_dashboard": (
-        "all but",
-        {"test_sync_command_reaches_the_runs_of_a_sweep_in_parts"},
-        {"test_dry_run_writes_the_workspace_and_report"},
-    ),
-    "test_report_claims": (
-        "only",
-        {
-            "test_results_doc_from_a_sweep_in_two_parts",
-            "test_results_doc_refuses_parts_run_differently",
-        },
-        set(),
-    ),
-}
-
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        module = item.module.__name__.rpartition(".")[2] if item.module else ""
-        name = item.originalname or item.name
-        if module in PENDING_MODULES:  # TEMPORARY: see PENDING_MODULES
-            which, named, ci = PENDING_MODULES[module]
-            if (name in named) is (which == "only"):
-                item.add_marker(pytest.mark.slow)
-            if name in ci:
-                item.add_marker(pytest.mark.ci)
         if item.get_closest_marker("ci"):  # the heaviest tests are slow too
             item.add_marker(pytest.mark.slow)
 

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from conftest import FAST, read_results, run_cli, wandb_summary
 from helpers import wandb_group
 
@@ -35,6 +36,7 @@ def sweep(tmp_path: Path, *overrides: str) -> Path:
     return tmp_path / "sweep"
 
 
+@pytest.mark.ci
 def test_dry_run_writes_the_workspace_and_report(tmp_path: Path) -> None:
     sweep_dir = sweep(tmp_path, "head=flatten,global")
     jobs = [sweep_dir / "0", sweep_dir / "1"]
@@ -146,6 +148,7 @@ def test_dry_run_writes_the_workspace_and_report(tmp_path: Path) -> None:
     assert "wandb sync --entity me --project p2 " in out.stdout
 
 
+@pytest.mark.slow
 def test_runs_without_test_acc_are_one_error(tmp_path: Path) -> None:
     sweep_dir = sweep(tmp_path, "head=global", "trainer.limit_test_batches=0")  # never tests
     assert read_results(sweep_dir / "0")["status"] == "ok"
@@ -199,6 +202,7 @@ def test_sync_command_reaches_the_runs_of_a_sweep_in_parts(tmp_path: Path) -> No
     )
 
 
+@pytest.mark.slow
 def test_each_panel_is_checked_where_wandb_keeps_its_keys(tmp_path: Path) -> None:
     import pytest
 
@@ -237,6 +241,7 @@ def test_each_panel_is_checked_where_wandb_keeps_its_keys(tmp_path: Path) -> Non
     assert check_keys([*section, ("Configurations", lr)], [run], tmp_path) == 2
 
 
+@pytest.mark.slow
 def test_wandb_workspaces_still_serializes() -> None:
     """wandb_private.py's one private name (Report._to_model), on the installed release."""
     import wandb_workspaces
@@ -255,6 +260,7 @@ def test_wandb_workspaces_still_serializes() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_a_misspelt_option_is_one_line(tmp_path: Path) -> None:
     out = run_cli(["-m", "poolbench.review.dashboard", str(tmp_path), "--dryrun"])
     assert out.returncode == 2

@@ -290,6 +290,7 @@ def two_part_sweep(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_results_doc_from_a_sweep_in_two_parts(tmp_path: Path) -> None:
     import sys
 
@@ -385,6 +386,7 @@ def test_results_doc_on_a_gpu_runs_its_sweeps_then_the_doc(tmp_path: Path) -> No
     assert calls.read_text().splitlines()[1].startswith("train.py -m sweep=heads_x_pools seed=")
 
 
+@pytest.mark.slow
 def test_results_doc_refuses_parts_run_differently(tmp_path: Path) -> None:
     import sys
 

@@ -114,6 +114,7 @@ def sweep(tmp_path: Path, *overrides: str, epochs: int = 1) -> subprocess.Comple
     )
 
 
+@pytest.mark.ci
 def test_two_heads_by_two_pools(tmp_path: Path) -> None:
     out = sweep(tmp_path, "head=flatten,global", "pool=max,avg")
     assert out.returncode == 0, out.stderr[-3000:]
@@ -167,6 +168,7 @@ def test_two_heads_by_two_pools(tmp_path: Path) -> None:
     assert len(rows) == 5
 
 
+@pytest.mark.ci
 def test_failing_job_leaves_the_others_complete(tmp_path: Path) -> None:
     out = sweep(tmp_path, "optimizer.lr=0.002,1e12,0.003", epochs=4)  # the middle one diverges
     assert out.returncode != 0  # Hydra reports the failure once every job has run
@@ -185,6 +187,7 @@ def test_failing_job_leaves_the_others_complete(tmp_path: Path) -> None:
 # test_joblib_jobs_run_at_once_and_share_the_cores, whose jobs the report test reuses.
 
 
+@pytest.mark.ci
 def test_submitit_local_launcher(tmp_path: Path) -> None:
     out = sweep(tmp_path, "hydra/launcher=submitit_local", "head=flatten,global")
     assert out.returncode == 0, out.stderr[-3000:]
@@ -192,6 +195,7 @@ def test_submitit_local_launcher(tmp_path: Path) -> None:
     assert totals == {270_942, 32_862}
 
 
+@pytest.mark.ci
 def test_optuna_search_runs_trials(tmp_path: Path) -> None:
     out = sweep(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=2")
     assert out.returncode == 0, out.stderr[-3000:]
@@ -201,6 +205,7 @@ def test_optuna_search_runs_trials(tmp_path: Path) -> None:
     assert set(best["best_params"]) == {"optimizer.lr", "optimizer.weight_decay"}
 
 
+@pytest.mark.slow
 def test_report_of_a_single_job(tmp_path: Path) -> None:
     job = tmp_path / "sweep" / "0"
     job.mkdir(parents=True)
@@ -234,6 +239,7 @@ README_TOTALS = {  # README, "Parameter counts": pool=max/avg share a count; str
 }
 
 
+@pytest.mark.slow
 def test_wandb_sweep_parameters_compose(tmp_path: Path) -> None:
     from poolbench.training.job import build_module
 
