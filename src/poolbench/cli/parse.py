@@ -63,7 +63,7 @@ def compose_raw(
 
 def hydra_flags_parser() -> argparse.ArgumentParser:
     """The flags @hydra.main reads (Hydra 1.3's command line), so that the overrides can be
-    told from them: tests/test_cli.py checks it against Hydra's own parser."""
+    told from them: tests/config/test_config.py checks it against Hydra's own parser."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("overrides", nargs="*")
     for flags in (("--help", "-h"), ("--hydra-help",), ("--resolve",), ("--run", "-r")):

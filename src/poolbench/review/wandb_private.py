@@ -1,6 +1,6 @@
 """The one private wandb_workspaces name poolbench uses, here only: the wire form W&B stores
 for a report or workspace. The library serializes it only inside `save()` (which needs the
-server); offline, the dashboard writes and checks this form itself. tests/test_dashboard.py
+server); offline, the dashboard writes and checks this form itself. tests/review/test_dashboard.py
 (test_wandb_workspaces_still_serializes) names it, so a release that moves it fails there."""
 
 from __future__ import annotations
