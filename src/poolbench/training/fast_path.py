@@ -172,7 +172,8 @@ def advance_step_counters(trainer: Any, steps: int, old: int) -> None:
 
     The logging step is set so that a stack crossing a multiple of log_every_n_steps logs once,
     at the eager path's step; Lightning adds the stack's own 1 after the step. (Private loop
-    state, lightning_private.py: tests/training/test_fast_path.py checks both against the eager path.)"""
+    state, lightning_private.py: tests/training/test_fast_path.py checks both against the
+    eager path.)"""
     count_optimizer_steps(trainer, steps)
     new, every = old + steps, max(trainer.log_every_n_steps, 1)
     last_multiple = new - new % every

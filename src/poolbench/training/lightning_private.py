@@ -3,9 +3,9 @@
 The fast path (fast_path.py) steps the optimizer k times inside one Lightning step, so it keeps
 Lightning's step counters as the eager path would; resuming mid-epoch needs the loader's saved
 position; RunCheckpoint (callbacks.py) saves last.ckpt where Lightning 2.6 would skip it.
-Lightning offers no public API for these. tests/training/test_lightning_private.py names each attribute
-here, so a Lightning release that moves one fails there by name, and pyproject pins lightning to
-the minor versions CI has run.
+Lightning offers no public API for these. tests/training/test_lightning_private.py names each
+attribute here, so a Lightning release that moves one fails there by name, and pyproject pins
+lightning to the minor versions CI has run.
 """
 
 from __future__ import annotations
