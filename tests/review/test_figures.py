@@ -16,7 +16,7 @@ from conftest import FAST, run_cli
 from PIL import Image
 from torch.nn import functional as F
 
-from poolbench.review.figures import cli, nets, pooling, review, sweep
+from poolbench.review.figures import cli, nets, pooling, review, scatter, sweep
 from poolbench.review.figures.style import lecture_style
 from poolbench.review.runs import Job
 
@@ -196,7 +196,7 @@ def test_points_with_equal_parameter_counts_stay_visible_and_labelled_apart() ->
         for pool, extra in (("max", 0), ("avg", 0), ("blur", 0), ("stride", 5_168)):
             grid[(head, pool)] = (params + extra, [0.6, 0.62])
     with lecture_style():
-        fig, data = sweep.accuracy_vs_params_figure(fake_jobs(grid))
+        fig, data = scatter.accuracy_vs_params_figure(fake_jobs(grid))
         check_scatter(fig, data)
     points = data["points"]
     assert len(points) == 16 and len({(p["x"], p["acc_mean"]) for p in points}) == 16
@@ -289,7 +289,7 @@ def test_train_vs_val_bands_are_mean_and_std_over_seeds(swept: Path) -> None:
 @pytest.mark.slow
 def test_accuracy_vs_params_points_are_the_runs_test_accuracies(swept: Path) -> None:
     with lecture_style():
-        fig, data = sweep.accuracy_vs_params_figure(sweep.load_jobs([swept]))
+        fig, data = scatter.accuracy_vs_params_figure(sweep.load_jobs([swept]))
         check_scatter(fig, data)
     by_net = {f"head={p['head']} pool={p['pool']}": p for p in data["points"]}
     for net, runs in results_of(swept).items():

@@ -10,8 +10,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from poolbench.review.figures.scatter import accuracy_vs_params_figure
 from poolbench.review.figures.style import lecture_style, save
-from poolbench.review.figures.sweep import accuracy_vs_params_figure
 from poolbench.review.runs import Job, config_key
 
 

@@ -47,7 +47,7 @@ def make_figures(
     out: Path, dirs: list[Path], run: Path | None = None, image: Path | None = None
 ) -> list[Path]:
     """Every figure into `out`; bad input raises a UserError before any figure is drawn."""
-    from poolbench.review.figures import nets, pooling, review, sweep
+    from poolbench.review.figures import nets, pooling, review, scatter, sweep
 
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} is a file; pass a folder for the figures (made if missing)")
@@ -70,7 +70,7 @@ def make_figures(
             ("params_per_layer.png", lambda: nets.params_figure(lecture)),
             ("shapes.png", lambda: nets.shapes_figure(lecture)),
             ("train_vs_val.png", lambda: sweep.train_vs_val_figure(jobs)),
-            ("accuracy_vs_params.png", lambda: sweep.accuracy_vs_params_figure(jobs)),
+            ("accuracy_vs_params.png", lambda: scatter.accuracy_vs_params_figure(jobs)),
             ("run_review.png", lambda: review.run_review_figure(review.review_run(run_dir))),
         ]
         for name, draw in drawn:
