@@ -10,9 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from poolbench.errors import UserError
 from poolbench.review.figures.style import LECTURE_NETS, TRAIN, VAL, figure, net_label
-from poolbench.review.runs import Job, config_key, find_jobs
+from poolbench.review.runs import Job, config_key, load_sweep
 from poolbench.review.stats import mean_std
 
 METRICS = {"train": "train/acc", "val": "val/acc"}
@@ -23,15 +22,7 @@ def load_jobs(dirs: Iterable[Path]) -> list[Job]:
     jobs: list[Job] = []
     seen: set[Path] = set()
     for d in map(Path, dirs):
-        if not d.is_dir():
-            raise UserError(f"{d} is not a folder; pass run or sweep folders under outputs/")
-        found = find_jobs(d)
-        if not found:
-            raise UserError(
-                f"no results.json under {d}; pass a run or sweep folder whose jobs have run "
-                "(e.g. outputs/train-sweep/<date>)"
-            )
-        for job in found:
+        for job in load_sweep(d):  # a folder that is none, or holds no run: one UserError
             if job.dir.resolve() not in seen:
                 seen.add(job.dir.resolve())
                 jobs.append(job)
