@@ -25,7 +25,7 @@ test: $(STAMP)  ## everything but the heaviest end-to-end runs (marked ci): unde
 	$(PY) -m pytest -q -m "not ci" $(ARGS)
 
 test-all: $(STAMP)  ## the whole suite, ci-marked runs included: what CI runs
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --durations=25 $(ARGS)  # the slowest 25: where suite time goes
 
 test-fast: $(STAMP)  ## the developer's loop: everything but the tests marked slow (under a minute)
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
