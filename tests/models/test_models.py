@@ -278,3 +278,9 @@ def test_schedulers_are_target_configs_and_old_name_nodes_upgrade() -> None:
     assert upgrade_node("scheduler", {"name": "none"}) == {}
     with pytest.raises(ValueError, match="scheduler.interval=hourly is not step or epoch"):
         make_scheduler({**option_node("scheduler", "cosine"), "interval": "hourly"}, opt, 1, 1)
+
+
+def test_flops_are_counted_in_the_weights_dtype() -> None:
+    """A net converted to float64 (trainer.precision=64-true, as eval loads it) still counts."""
+    net = convnet("global", "max")
+    assert net.double().flops_per_image() == convnet("global", "max").flops_per_image()

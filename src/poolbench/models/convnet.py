@@ -139,7 +139,8 @@ class ConvNet(nn.Module):
         """FLOPs per module path ('Global' is the whole forward)."""
         from torch.utils.flop_counter import FlopCounterMode
 
-        x = torch.zeros(1, *self.input_shape, device=next(self.parameters()).device)
+        weight = next(self.parameters())  # the input in the weights' dtype: a 64-true net too
+        x = torch.zeros(1, *self.input_shape, device=weight.device, dtype=weight.dtype)
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
             self(x)
