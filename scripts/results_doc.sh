@@ -5,7 +5,7 @@
 #                                               jobs; GRID=heads_x_pools: 90) x EPOCHS=20, then
 #                                               the lecture's two nets the lecture's way
 #                                               (sweep=seed_nets model.init=default
-#                                               data.tta=none: 6 jobs), then the doc
+#                                               tta=none: 6 jobs), then the doc
 #   SWEEP_DIR=DIR bash scripts/results_doc.sh   the doc alone, from a finished grid folder (or a
 #                                               folder of parts, e.g. from benchmarks/gpu.sh full)
 #                                               and WAY_DIR=its lecture's-way folder, if any;
@@ -26,7 +26,7 @@ COMMON=(hydra/launcher=joblib_gpus "placement.jobs_per_gpu=$JOBS_PER_GPU" data=f
   "data.root=$DATA" "trainer.max_epochs=$EPOCHS" trainer.enable_progress_bar=false)
 SWEEP_CMD=(train.py -m "sweep=$GRID" "seed=$SEEDS" "${COMMON[@]}")
 # The lecture trained with PyTorch's own init and scored one view: a teacher can quote either.
-WAY_CMD=(train.py -m sweep=seed_nets "seed=$SEEDS" model.init=default data.tta=none "${COMMON[@]}")
+WAY_CMD=(train.py -m sweep=seed_nets "seed=$SEEDS" model.init=default tta=none "${COMMON[@]}")
 
 if [ -z "${SWEEP_DIR:-}" ]; then
   # 90 jobs x 20 epochs would take days on a CPU: say so before starting them.
@@ -90,7 +90,7 @@ def described(group: str) -> list[str]:
 way_dir = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
 way = "; the last section trains them the lecture's way too" if way_dir else ""
 one_view = " (one view in the lecture's way)" if way_dir else ""
-turns_off = "the lecture's-way section" if way_dir else "`model.init=default data.tta=none`"
+turns_off = "the lecture's-way section" if way_dir else "`model.init=default tta=none`"
 heads = sorted({r["choices"]["head"] for r in runs})
 pools = sorted({r["choices"]["pool"] for r in runs})
 offered = {g: len(list(Path("conf", g).glob("*.yaml"))) for g in ("head", "pool")}

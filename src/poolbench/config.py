@@ -124,12 +124,18 @@ LEGACY_KEYS = {"p": "norm_type"}
 # Values renamed since: the global head's avg ‖ max mode took timm's name (models/heads.py).
 RENAMED_VALUES = {("mode", "avgmax"): "catavgmax"}
 
+# Keys that became config groups since: a command line that sets one is told the group's
+# spelling (cli/explain.py), e.g. data.tta=none -> tta=none.
+KEYS_NOW_GROUPS = {"data.tta": "tta"}
 
-def upgrade_node(group: str, node: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's pool or head node as it is built today: an old one ({"name": …} and
-    keywords) becomes that shipped option's `_target_` node with its values, and renamed
-    values take their new names; a current one is returned as it is. So checkpoints from
-    before each change still evaluate."""
+
+def upgrade_node(group: str, node: dict[str, Any] | str) -> dict[str, Any]:
+    """A checkpoint's pool, head or tta node as it is built today: an old one ({"name": …} and
+    keywords, or the bare name tta was before it became a group) becomes that shipped option's
+    `_target_` node with its values, and renamed values take their new names; a current one is
+    returned as it is. So checkpoints from before each change still evaluate."""
+    if isinstance(node, str):
+        node = {"name": node}
     node = {k: RENAMED_VALUES.get((k, v), v) if isinstance(v, str) else v for k, v in node.items()}
     if "_target_" in node or not isinstance(node.get("name"), str):
         return node

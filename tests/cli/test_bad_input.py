@@ -40,6 +40,7 @@ def one_error_line(out: subprocess.CompletedProcess) -> str:
         pytest.param("pool=avgg", "avg", marks=SLOW),
         pytest.param("data=cifar100", "cifar10", marks=SLOW),
         pytest.param("trainer=gpus", "gpu", marks=SLOW),
+        pytest.param("tta=mirror", None, marks=SLOW),
         ("pool=median", None),  # nothing close: the list alone
     ],
 )
@@ -118,6 +119,19 @@ def test_unknown_keys_and_bad_syntax_name_the_nearest_key(
     assert line.startswith(f"error: {expected}"), line
     if "is not a key" in expected:
         assert "keys in " in line or "top-level keys: " in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+@SLOW
+@pytest.mark.parametrize("script", ["train.py", "eval.py"])
+def test_a_key_that_became_a_group_is_answered_with_the_new_spelling(
+    script: str, tmp_path: Path
+) -> None:
+    out = run_cli([str(ROOT / script), "data.tta=none"], cwd=tmp_path)
+    assert one_error_line(out) == (
+        "error: data.tta=none: data.tta is now the config group tta; write tta=none "
+        "(tta options: flip, flip_translate, none)"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

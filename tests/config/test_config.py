@@ -254,6 +254,7 @@ def test_help_lists_groups() -> None:
         "head: avg, flatten, gem, global, hypercolumn, max, nin",
         "pool: aps, avg, blur, gem, lp, max, mixed, none, stride",
         "data: cifar10, digits, folder, synthetic",
+        "tta: flip, flip_translate, none",
     ):
         assert line in out.stdout
 

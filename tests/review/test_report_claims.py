@@ -369,7 +369,7 @@ def test_results_doc_on_a_gpu_runs_its_sweeps_then_the_doc(tmp_path: Path) -> No
         f"train.py -m sweep=lecture_grid seed=0,1,2 {common} hydra.sweep.dir={runs}/lecture_grid"
     )
     assert lines[2] == (
-        "train.py -m sweep=seed_nets seed=0,1,2 model.init=default data.tta=none "
+        "train.py -m sweep=seed_nets seed=0,1,2 model.init=default tta=none "
         f"{common} hydra.sweep.dir={runs}/lecture_way"
     )
     assert lines[3] == f"scripts/report.py {runs}/lecture_grid {runs}/lecture_way"

@@ -143,7 +143,7 @@ def test_sorted_folder_mistakes_cover_every_class(tmp_path: Path) -> None:
         "data=folder",
         f"data.root={root}",
         "data.batch_size=16",
-        "data.tta=none",
+        "tta=none",
         "trainer.max_epochs=1",
         "trainer.accelerator=cpu",
         "trainer.precision=32-true",
@@ -182,7 +182,7 @@ def test_visualize_pooling_draws_the_same_selection(tmp_path: Path) -> None:
     from poolbench.training.job import build_module
 
     root = sorted_folder(tmp_path / "folder", n_train=8, n_test=12)
-    args = ["data=folder", f"data.root={root}", f"data.cache_dir={tmp_path}/c", "data.tta=none"]
+    args = ["data=folder", f"data.root={root}", f"data.cache_dir={tmp_path}/c", "tta=none"]
     cfg = make_cfg([*args, "model.init=default"], tmp_path / "cfg")
     torch.manual_seed(0)
     module = build_module(cfg, 4, CLASSES).eval()

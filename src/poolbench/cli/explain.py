@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from poolbench.cli.parse import choice_values, compose_raw, is_group, parse_message, parse_overrides
-from poolbench.config import CONF_DIR, config_groups, group_options
+from poolbench.config import CONF_DIR, KEYS_NOW_GROUPS, config_groups, group_options
 
 
 def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
@@ -119,6 +119,12 @@ def explain(err: Exception, config_name: str, overrides: list[str]) -> str:
 
     if key := quoted("Could not override '"):
         line = next((o for o in overrides if o.split("=", 1)[0] == key), f"{key}=…")
+        if group := KEYS_NOW_GROUPS.get(key):  # an old spelling: the fix, not a near key
+            options = ", ".join(group_options(group, overrides))
+            return (
+                f"{line}: {key} is now the config group {group}; write "
+                f"{group}{line[len(key) :]} ({group} options: {options})"
+            )
         return key_message(
             key,
             known_keys(err, config_name, overrides, key),

@@ -6,7 +6,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from poolbench.errors import ConfigError
 
-TTAS = ("none", "flip", "flip_translate")  # data.tta: the module's test-time views
 PADDING_MODES = ("zeros", "circular", "reflect", "replicate")  # model.padding_mode: Conv2d's
 # trainer.precision: poolbench's auto, and what lightning.Trainer takes
 PRECISIONS = {"auto", "64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed"}
@@ -61,9 +60,6 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"scheduler.interval={interval!r} is unknown; choose scheduler.interval=step or epoch"
         )
-    tta = OmegaConf.select(cfg, "data.tta", default="none")
-    if tta not in TTAS:
-        raise ConfigError(f"data.tta={tta!r} is unknown; choose data.tta={' or '.join(TTAS)}")
     vf = cfg.data.val_fraction
     if isinstance(vf, bool) or not isinstance(vf, int | float) or not 0 < vf < 1:
         raise ConfigError(

@@ -48,7 +48,7 @@ def build_module(cfg: DictConfig, num_classes: int, classes: list[str]) -> Any:
         image_size=cfg.data.image_size,
         classes=classes,
         label_smoothing=cfg.label_smoothing,
-        tta=cfg.data.tta,
+        tta=plain(cfg.tta),
         choices=model_choices(),
     )
 

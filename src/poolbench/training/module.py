@@ -32,6 +32,7 @@ from poolbench.training.lightning_private import (
     set_batches_that_stepped,
 )
 from poolbench.training.scheduler import make_scheduler
+from poolbench.training.tta import make_tta
 
 WHITEN_IMAGES = 512  # 400k patches: plenty for a 75x75 covariance, and well under a second
 # On a GPU each host read of a device value stalls its queue of kernels: the loss is checked
@@ -62,18 +63,20 @@ class PoolNetModule(L.LightningModule):
         image_size: int = 32,
         classes: list[str] | None = None,
         label_smoothing: float = 0.0,
-        tta: str = "none",
+        tta: dict[str, Any] | str = "none",
         choices: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         # `choices` names the options (head=global, pool=max) for eval, embed and reports; the
-        # `head` and `pool` nodes say what to build (`_target_`, keywords).
+        # `head`, `pool` and `tta` nodes say what to build (`_target_`, keywords).
         # Plain dicts, so checkpoints load with weights_only=True. Not sent to loggers: the run
         # logs flat option names (head=global) and the resolved config itself.
         self.save_hyperparameters(logger=False)
         self.net = build_convnet(
             model, upgrade_node("head", head), upgrade_node("pool", pool), num_classes, image_size
         )
+        # Checkpoints from before the tta group hold the option's name ("flip_translate").
+        self.tta = make_tta(upgrade_node("tta", tta))
         self.classes = classes or [str(i) for i in range(num_classes)]
         # validate_args=False: the checks read label values back to the host each step (a GPU
         # sync); poolbench's loaders only ever hold labels in range(num_classes).
@@ -113,22 +116,8 @@ class PoolNetModule(L.LightningModule):
         return self.net(x)
 
     def eval_logits(self, x: Tensor) -> Tensor:
-        # Test-time augmentation (airbench): the net was trained on mirrored and shifted images,
-        # so averaging its logits over such views beats any single view (docs/performance.md).
-        tta = self.hparams.tta
-        if tta == "none":
-            return self(x)
-        views = [x, x.flip(-1)]
-        if tta == "flip_translate":
-            h, w = x.shape[-2:]
-            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-            shifted = [padded[..., :h, :w], padded[..., 2:, 2:]]  # moved 1 px down-right, up-left
-            views += [*shifted, *(v.flip(-1) for v in shifted)]
-        # One forward for all views: on a GPU these small nets are bound by kernel launches.
-        logits = self(torch.cat(views)).unflatten(0, (len(views), -1))
-        if tta == "flip":
-            return logits.mean(0)
-        return (logits[:2].mean(0) + logits[2:].mean(0)) / 2  # the unshifted pair weighs half
+        # Test-time augmentation (the `tta` group, training/tta.py): logits averaged over views.
+        return self.tta(self, x)
 
     def setup(self, stage: str) -> None:
         # Before a checkpoint is restored (Lightning's order), so a resumed run keeps its weights.
