@@ -27,7 +27,7 @@ def test_readme_is_the_teachers_first_screen() -> None:
         "32,862 parameters",
         "head=flatten pool=max",
         "head=global pool=max",
-        "model.init=default data.tta=none",  # the lecture's way
+        "model.init=default tta=none",  # the lecture's way
         "python train.py -m sweep=lecture_grid",
         "outputs/lecture_grid-sweep/<date>_<time>",
         "scripts/report.py",
