@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from poolbench.cli.overrides import run_app
@@ -19,15 +18,16 @@ log = logging.getLogger(__name__)
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from poolbench.review.trained import checkpoint_choices, load_trained
-    from poolbench.sweeps.runtime import job_choices
+    from poolbench.sweeps.runtime import hydra_config, job_choices
 
     choices = job_choices()
-    run = load_trained(cfg, list(HydraConfig.get().overrides.task))  # bad input: one line
+    run = load_trained(cfg, list(hydra_config().overrides.task))  # bad input: one line
     if run.data_choice:
         choices["data"] = run.data_choice
 
     from poolbench.training.job import build_trainer
     from poolbench.training.loggers import build_loggers, finish_wandb
+    from poolbench.training.record import wandb_run
     from poolbench.training.results import write_results
 
     hp = run.checkpoint["hyper_parameters"]
@@ -43,7 +43,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "ckpt_path": str(Path(cfg.ckpt_path).resolve()),
         "precision_why": run.precision_why,  # beside `precision`, what the trainer ran at
     }
-    status = "failed"
+    status, loggers = "failed", []
     try:
         loggers = build_loggers(eval_cfg, f"eval:{Path(cfg.ckpt_path).name}", None, ["eval"])
         trainer = build_trainer(eval_cfg, loggers, run_dir)
@@ -59,7 +59,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         write_results(run_dir, status="failed", error=f"{type(err).__name__}: {err}", **record)
         raise
     finally:
-        finish_wandb(0 if status == "ok" else 1)
+        finish_wandb(wandb_run(loggers), 0 if status == "ok" else 1, status)
     write_results(run_dir, status=status, metrics=metrics, **record)
     for key in ("test/acc", "test/loss"):
         if key in metrics:

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from poolbench.cli.overrides import run_app
 from poolbench.config import CONF_DIR
+from poolbench.sweeps.runtime import hydra_config, is_multirun
 
 
 def discard_hydra_only_folder(task_name: str | None) -> None:
@@ -22,7 +21,7 @@ def discard_hydra_only_folder(task_name: str | None) -> None:
     but Hydra's own files (.hydra/ and the job's log), and outputs/<task_name>/ if left empty."""
     import shutil
 
-    hc = HydraConfig.get()
+    hc = hydra_config()
     run_dir = Path(hc.runtime.output_dir)
     hydra_files = {str(hc.output_subdir), f"{hc.job.name}.log"}
     if run_dir.is_dir() and all(p.name in hydra_files for p in run_dir.iterdir()):
@@ -44,13 +43,13 @@ def answer_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> An
     try:
         return task(cfg)
     except UserError as err:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if is_multirun():
             raise
         discard_hydra_only_folder(cfg.get("task_name"))
         fail(str(err))
     except (ConfigAttributeError, ConfigKeyError) as err:
         key = deleted_key(getattr(err, "full_key", None) or "")
-        if key is None or HydraConfig.get().mode == RunMode.MULTIRUN:
+        if key is None or is_multirun():
             raise
         discard_hydra_only_folder(cfg.get("task_name"))
         fail(f"~{key}: poolbench reads {key}; give it a value ({key}=…) instead of deleting it")
@@ -58,7 +57,7 @@ def answer_user_errors(task: Callable[[DictConfig], Any], cfg: DictConfig) -> An
 
 def deleted_key(missing: str) -> str | None:
     """The `~key` override that removed the key a task went on to read, if one did."""
-    for override in HydraConfig.get().overrides.task:
+    for override in hydra_config().overrides.task:
         key = override.removeprefix("~").split("=", 1)[0]
         if override.startswith("~") and (missing == key or missing.startswith(key + ".")):
             return key

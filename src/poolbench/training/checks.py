@@ -122,13 +122,19 @@ def check_trainer(cfg: DictConfig) -> None:
 def validate_shapes(cfg: DictConfig) -> None:
     """Build the network once on a zero image, before any data is read: a pool or head that
     cannot be built, or a map that vanishes, fails here, naming the layer (models/shapes.py)."""
+    import torch
+
     from poolbench.models.convnet import build_convnet
+    from poolbench.sweeps.packing import GLOBAL_RNG
 
     node = OmegaConf.to_container  # resolved plain dicts, as the module gets them
-    build_convnet(
-        node(cfg.model, resolve=True),
-        node(cfg.head, resolve=True),
-        node(cfg.pool, resolve=True),
-        num_classes=10,  # widths before the classifier do not depend on the class count
-        image_size=cfg.data.image_size,
-    )
+    # Its random init draws from the global generator: put back after, and, with jobs packed
+    # in one process, not while another job draws its weights.
+    with GLOBAL_RNG, torch.random.fork_rng():
+        build_convnet(
+            node(cfg.model, resolve=True),
+            node(cfg.head, resolve=True),
+            node(cfg.pool, resolve=True),
+            num_classes=10,  # widths before the classifier do not depend on the class count
+            image_size=cfg.data.image_size,
+        )

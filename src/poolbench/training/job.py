@@ -12,21 +12,22 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from poolbench.sweeps.runtime import (
+    hydra_config,
     is_multirun,
     is_torchrun_or_slurm,
     job_choices,
     job_name,
     limit_threads,
     model_choices,
+    packed_jobs,
     place_on_gpu,
     sweep_group,
 )
 from poolbench.training.checks import validate
-from poolbench.training.record import model_checkpoint, recorded, wandb_run_id
+from poolbench.training.record import model_checkpoint, recorded, wandb_run
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,10 @@ def build_trainer(cfg: DictConfig, loggers: list[Any], run_dir: Path) -> Any:
         for key, node in (cfg.get("callbacks") or {}).items()
         if node is not None and key not in skip
     ]
+    if packed_jobs():
+        from poolbench.sweeps.packing import HoldGlobalRNG
+
+        callbacks.append(HoldGlobalRNG())
     precision = cfg.trainer.precision
     if precision == "auto":
         from poolbench.training.devices import auto_precision
@@ -130,7 +135,7 @@ def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
 
     from poolbench.training.resume import find_previous
 
-    previous = find_previous(run_dir.parent, run_dir, list(HydraConfig.get().overrides.task))
+    previous = find_previous(run_dir.parent, run_dir, list(hydra_config().overrides.task))
     log.info("resuming %s from %s", previous.run_dir, previous.ckpt_path)
     with open_dict(cfg):
         cfg.ckpt_path = str(previous.ckpt_path)
@@ -142,12 +147,14 @@ def setup(cfg: DictConfig) -> tuple[Any, Any]:
     import lightning as L
 
     from poolbench.data.datamodule import ImageDataModule
+    from poolbench.sweeps.packing import GLOBAL_RNG
 
     limit_threads()
-    if cfg.seed is not None:
-        L.seed_everything(cfg.seed, workers=True)
-    datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)
-    module = build_module(cfg, datamodule.num_classes, datamodule.classes)
+    with GLOBAL_RNG:  # jobs packed in one process take turns at the global generator
+        if cfg.seed is not None:
+            L.seed_everything(cfg.seed, workers=True)
+        datamodule = ImageDataModule(cfg.data, seed=cfg.seed or 0)
+        module = build_module(cfg, datamodule.num_classes, datamodule.classes)
     # Download/decode and split now, before any logger or output exists, so missing data or an
     # empty split stops the run cleanly. Under DDP only local rank 0 does it (Lightning calls
     # both again: a cache hit, and setup returns at once).
@@ -201,11 +208,11 @@ def fit_and_test(
         }
         if trainer.is_global_zero:  # other DDP ranks hold dummy loggers
             record_cost(loggers, cfg, choices, {**cost, "setup": setup_facts})
-        record.wandb_id = wandb_run_id(loggers)
+        record.wandb_run = wandb_run(loggers)
         if trainer.world_size > 1 and trainer.is_global_zero and not is_torchrun_or_slurm():
             from poolbench.sweeps.distributed import pin_children_to_job
 
-            pin_children_to_job(run_dir, list(HydraConfig.get().overrides.task))
+            pin_children_to_job(run_dir, list(hydra_config().overrides.task))
         fit_start = time.perf_counter()
         with warnings.catch_warnings():
             if cfg.ckpt_path is None and not any((run_dir / "checkpoints").glob("*.ckpt")):

@@ -51,6 +51,9 @@ def build_loggers(
             if resume_id:  # continue the earlier run: same id, W&B appends to it
                 node = OmegaConf.merge(node, {"id": resume_id})
             Path(node.save_dir).mkdir(parents=True, exist_ok=True)  # else W&B picks a temp folder
+            # a run of its own even while other jobs' runs are open in this process (packed)
+            loggers.append(instantiate(node, reinit="create_new"))
+            continue
         loggers.append(instantiate(node))
     return loggers
 
@@ -61,11 +64,13 @@ def wandb_logger(loggers: list[Any]) -> Any | None:
     return next((lg for lg in loggers if isinstance(lg, WandbLogger)), None)
 
 
-def finish_wandb(exit_code: int, status: str = "ok") -> None:
-    """Close this process's W&B run so the next job of a sweep starts a fresh one."""
+def finish_wandb(run: Any, exit_code: int, status: str = "ok") -> None:
+    """Close the job's W&B run (or, if it never got one, a run left open in this process) so
+    the next job of a sweep starts a fresh one."""
     import sys
 
     wandb = sys.modules.get("wandb")
-    if wandb is not None and wandb.run is not None:
-        wandb.run.summary["status"] = status  # ok | failed | interrupted
-        wandb.finish(exit_code=exit_code)
+    run = run if run is not None else getattr(wandb, "run", None)
+    if run is not None:
+        run.summary["status"] = status  # ok | failed | interrupted
+        run.finish(exit_code=exit_code)

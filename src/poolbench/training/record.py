@@ -24,7 +24,7 @@ class RunRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     trainer: Any = None
     device: dict[str, Any] | None = None
-    wandb_id: str | None = None
+    wandb_run: Any = None  # this job's W&B run (several live at once in a packed process)
     fast_path: dict[str, Any] | None = None  # stack and CUDA graph, as fast.enabled chose
     fit_seconds: float | None = None  # Trainer.fit alone: the run's seconds less set-up and test
     fit_end: float | None = None
@@ -51,7 +51,7 @@ class RunRecord:
             best_checkpoint=ckpt.best_model_path if ckpt else None,
             seconds_per_epoch=_epoch_seconds(trainer),
             startup_seconds=timer.startup_seconds if timer else None,
-            wandb_run_id=self.wandb_id,
+            wandb_run_id=getattr(self.wandb_run, "id", None),
             precision=trainer.precision if trainer else None,
             fast_path=self.fast_path,
             fit_seconds=None if self.fit_seconds is None else round(self.fit_seconds, 3),
@@ -89,7 +89,8 @@ def recorded(run_dir: Path, choices: dict[str, str], cost: dict[str, Any]) -> It
         raise
     finally:
         record.write()
-        finish_wandb({"ok": 0, "interrupted": 130}.get(record.status, 1), record.status)
+        code = {"ok": 0, "interrupted": 130}.get(record.status, 1)
+        finish_wandb(record.wandb_run, code, record.status)
         trainer = record.trainer
         if trainer is not None and trainer.world_size > 1 and not is_torchrun_or_slurm():
             from poolbench.sweeps.distributed import end_job
@@ -107,12 +108,13 @@ def model_checkpoint(trainer: Any) -> Any:
     return next((cb for cb in callbacks if isinstance(cb, ModelCheckpoint)), None)
 
 
-def wandb_run_id(loggers: list[Any]) -> str | None:
-    """Recorded so later steps (embed.py, resume) can add to the same W&B run."""
+def wandb_run(loggers: list[Any]) -> Any:
+    """The job's W&B run, if it logs to W&B: its id is recorded so later steps (embed.py,
+    resume) can add to the same run, and the job finishes this run, not another job's."""
     from poolbench.training.loggers import wandb_logger
 
     wb = wandb_logger(loggers)
-    return getattr(wb.experiment, "id", None) if wb is not None else None
+    return wb.experiment if wb is not None else None
 
 
 def _timer(trainer: Any) -> Any:
