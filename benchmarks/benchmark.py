@@ -423,6 +423,13 @@ def main(argv: list[str] | None = None) -> None:
         help=f"also time these options in (b), all when none are named: {','.join(SPEED_OPTIONS)}",
     )
     p.add_argument(
+        "--packed",
+        type=int,
+        metavar="K",
+        default=0,
+        help="also (g): K jobs packed in one process (hydra/launcher=packed) against one alone",
+    )
+    p.add_argument(
         "--accuracy",
         type=int,
         metavar="EPOCHS",
@@ -463,6 +470,10 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     rows = accuracy_rows(args, data, tmp) if args.accuracy else speed_rows(args, data, tmp, warmup)
+    if args.packed and not args.accuracy:
+        from packed import packed_rows
+
+        rows += packed_rows(args.packed, data, args.steps, args.batch_size, tmp / "packed")
     width = max(len(r[0]) for r in rows)
     print("\n".join(f"{name:<{width}}  {value}" for name, value in rows))
 

@@ -4,6 +4,8 @@
 #                                               # benchmark.py, eager-vs-fast accuracy over 3 seeds
 #   bash benchmarks/gpu.sh grid DATA_ROOT OUT   # sweep=lecture_grid (36 jobs, 20 epochs), timed
 #                                               # from the command to its report
+#   bash benchmarks/gpu.sh packed DATA_ROOT OUT # hydra/launcher=packed: benchmark row (g), then
+#                                               # sweep=lecture_grid packed, timed to its report
 #   SEEDS=0,1 bash benchmarks/gpu.sh full DATA_ROOT OUT   # sweep=heads_x_pools x those seeds (30 jobs
 #                                               # a seed, 20 epochs); then SEEDS=2 on the same machine:
 #                                               # each call adds a part, the report covers all parts
@@ -89,6 +91,23 @@ if [ "$part" = grid ]; then
   echo "command to report: $(($(date +%s) - start)) s"
   head -40 "$RUNS/lecture_grid/report.md"
   show "$RUNS"/lecture_grid/*/results.json | grep -v " ok " || true
+fi
+
+if [ "$part" = packed ]; then
+  jobs=${JOBS_PER_PROCESS:-12}
+  warm_cache
+  step "benchmarks/packed.py: row (g), $jobs jobs packed in one process vs one alone"
+  timeout 150 $PY benchmarks/packed.py --jobs "$jobs" --data-root "$DATA" --steps 300 2>&1 | tail -3
+  step "sweep=lecture_grid, 36 jobs x $EPOCHS epochs, hydra/launcher=packed placement.jobs_per_process=$jobs"
+  start=$(date +%s)
+  timeout ${GRID_TIMEOUT:-400} $PY train.py -m sweep=lecture_grid hydra/launcher=packed \
+    "placement.jobs_per_process=$jobs" "${COMMON[@]}" trainer.max_epochs=$EPOCHS \
+    "hydra.sweep.dir=$RUNS/lecture_grid_packed" >"$OUT/sweep.log" 2>&1
+  echo "sweep rc $?"
+  $PY scripts/report.py "$RUNS/lecture_grid_packed" >/dev/null && echo "report written"
+  echo "command to report: $(($(date +%s) - start)) s"
+  head -40 "$RUNS/lecture_grid_packed/report.md"
+  show "$RUNS"/lecture_grid_packed/*/results.json | grep -v " ok " || true
 fi
 
 if [ "$part" = full ]; then

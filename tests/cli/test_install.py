@@ -37,6 +37,8 @@ def test_a_non_editable_install_trains_from_any_folder(tmp_path: Path) -> None:
     assert (site / "poolbench/conf/hydra/launcher/joblib_gpus.yaml").is_file()
     # hydra/launcher=ray_gpus names this class: without it Hydra cannot load the launcher
     assert (site / "hydra_plugins/poolbench_ray/launcher.py").is_file()
+    assert (site / "hydra_plugins/poolbench_packed/launcher.py").is_file()  # =packed
+    assert (site / "poolbench/conf/tta/flip_translate.yaml").is_file()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {"PYTHONPATH": str(site)}  # the installed copy only, not the checkout's src/
@@ -92,7 +94,7 @@ def test_a_non_editable_install_trains_from_any_folder(tmp_path: Path) -> None:
         assert Image.open(elsewhere / "figures" / name).size == (1920, 1080)
 
 
-def test_every_config_group_and_the_ray_launcher_are_packaged() -> None:
+def test_every_config_group_and_our_launchers_are_packaged() -> None:
     # setuptools wants each folder of conf/ listed as a package (or warns, and may drop it)
     import tomllib
 
@@ -104,4 +106,7 @@ def test_every_config_group_and_the_ray_launcher_are_packaged() -> None:
         "poolbench.conf." + ".".join(d.parts) for d in folders if "__pycache__" not in d.parts
     }
     assert groups and groups <= set(packages), sorted(groups - set(packages))
-    assert "hydra_plugins.poolbench_ray" in packages
+    plugins = {"hydra_plugins." + d.name for d in (ROOT / "src/hydra_plugins").iterdir()}
+    plugins.discard("hydra_plugins.__pycache__")
+    assert plugins == {"hydra_plugins.poolbench_ray", "hydra_plugins.poolbench_packed"}
+    assert plugins <= set(packages), sorted(plugins - set(packages))

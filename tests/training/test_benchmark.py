@@ -28,7 +28,7 @@ def rows(stdout: str) -> dict[str, str]:
     """Each table row, label -> figures (split at the first run of two or more spaces)."""
     table = {}
     for line in stdout.splitlines():
-        if line.startswith(("(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "    with ")):
+        if line.startswith(("(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(g)", "    with ")):
             label, value = re.split(r"\s{2,}", line.strip(), maxsplit=1)
             table[label] = value
     return table
@@ -116,3 +116,35 @@ def test_benchmark_names_an_unknown_speed_option() -> None:
     out = run_cli(["scripts/benchmark.py", "--speed-options", "fp32,turbo"], cwd=ROOT)
     assert out.returncode == 2
     assert "unknown --speed-options turbo; choose from eager,compile,fp32,bf16,nchw" in out.stderr
+
+
+@pytest.mark.slow
+def test_packed_row_is_its_jobs_images_over_their_fit_span(tmp_path) -> None:
+    """(g): k jobs in one process against one alone, each rate from the runs' results.json."""
+    import json
+
+    out = run_cli(
+        ["benchmarks/packed.py", "--jobs", "2", "--steps", "4", "--batch-size", "64",
+         "--data-root", "/nonexistent", "--out", str(tmp_path)],
+        cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    table = rows(out.stdout)
+    alone = positive(table["(g) one job alone, training images/s"].split()[0])
+    together, ratio = re.fullmatch(
+        r"(\S+) img/s  g/alone (\S+)", table["(g) 2 jobs packed in one process, all together"]
+    ).groups()
+
+    def span(results: str) -> tuple[float, float]:
+        r = json.loads((tmp_path / results).read_text())
+        assert r["status"] == "ok"
+        end = r["ended_at"] - r["after_fit_seconds"]
+        return end - r["fit_seconds"], end
+
+    start, end = span("alone/results.json")
+    assert abs(alone - 4 * 64 / (end - start)) <= 0.5
+    spans = [span(f"packed/{i}/results.json") for i in (0, 1)]
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]  # they overlapped
+    exact = 2 * 4 * 64 / (max(e for _, e in spans) - min(s for s, _ in spans))
+    assert abs(figure(together) - exact) <= 0.5
+    assert close(figure(ratio), exact / alone, 2)

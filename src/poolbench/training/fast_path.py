@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 WARMUP_STEPS = 3
 # Precisions a graph and manual optimization take as they are (16-mixed needs a GradScaler).
 PRECISIONS = ("32-true", "32", "bf16-mixed")
+CAPTURE = threading.Lock()  # one capture at a time in a process (jobs packed as threads)
 
 
 @dataclass
@@ -119,10 +121,8 @@ def optimizer_kwargs(plan: FastPlan) -> dict[str, Any]:
 
 
 def optimizer_steps(trainer: Any) -> float:
-    """All optimizer steps of the fit (the cosine schedule's length): Lightning's own estimate
-    counts the loader's items, here stacks."""
-    loader = trainer.train_dataloader
-    stacks = trainer.num_training_batches
+    """All optimizer steps of the fit (the cosine schedule's length): Lightning's counts stacks."""
+    loader, stacks = trainer.train_dataloader, trainer.num_training_batches
     per_epoch = loader.batches() if stacks >= len(loader) else stacks * loader.stack
     total = per_epoch * trainer.max_epochs if trainer.max_epochs not in (None, -1) else float("inf")
     return min(total, trainer.max_steps) if trainer.max_steps != -1 else total
@@ -278,8 +278,8 @@ class StackedSteps:
             if torch.is_autocast_enabled("cuda")
             else nullcontext()
         )
-        try:
-            with autocast, torch.cuda.graph(graph):
+        try:  # thread_local: jobs packed in one process go on allocating while one captures
+            with CAPTURE, autocast, torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self._math(opt, self.static_x, self.static_y)
         except RuntimeError as err:
             log.warning("CUDA graph capture failed, eager steps instead: %s", err)
