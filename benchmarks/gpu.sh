@@ -79,18 +79,21 @@ if [ "$part" = fast ]; then
   show "$RUNS"/outputs/parity_*-sweep/*/*/results.json
 fi
 
-if [ "$part" = grid ]; then
-  jobs=${JOBS_PER_GPU:-8}
-  step "sweep=lecture_grid, 36 jobs x 20 epochs, placement.jobs_per_gpu=$jobs, then its report"
+lecture_grid() {  # lecture_grid DIR LAUNCHER-ARGS...: the 36 jobs, timed from the command to the report
+  local dir=$RUNS/$1; shift
+  step "sweep=lecture_grid, 36 jobs x $EPOCHS epochs, $*, then its report"
   start=$(date +%s)
-  timeout ${GRID_TIMEOUT:-560} $PY train.py -m sweep=lecture_grid hydra/launcher=joblib_gpus \
-    "placement.jobs_per_gpu=$jobs" "${COMMON[@]}" trainer.max_epochs=$EPOCHS \
-    "hydra.sweep.dir=$RUNS/lecture_grid" >"$OUT/sweep.log" 2>&1
+  timeout ${GRID_TIMEOUT:-560} $PY train.py -m sweep=lecture_grid "$@" "${COMMON[@]}" \
+    trainer.max_epochs=$EPOCHS "hydra.sweep.dir=$dir" >"$OUT/sweep.log" 2>&1
   echo "sweep rc $?"
-  $PY scripts/report.py "$RUNS/lecture_grid" >/dev/null && echo "report written"
+  $PY scripts/report.py "$dir" >/dev/null && echo "report written"
   echo "command to report: $(($(date +%s) - start)) s"
-  head -40 "$RUNS/lecture_grid/report.md"
-  show "$RUNS"/lecture_grid/*/results.json | grep -v " ok " || true
+  head -40 "$dir/report.md"
+  show "$dir"/*/results.json | grep -v " ok " || true
+}
+
+if [ "$part" = grid ]; then
+  lecture_grid lecture_grid hydra/launcher=joblib_gpus "placement.jobs_per_gpu=${JOBS_PER_GPU:-8}"
 fi
 
 if [ "$part" = packed ]; then
@@ -98,16 +101,7 @@ if [ "$part" = packed ]; then
   warm_cache
   step "benchmarks/packed.py: row (g), $jobs jobs packed in one process vs one alone"
   timeout 150 $PY benchmarks/packed.py --jobs "$jobs" --data-root "$DATA" --steps 300 2>&1 | tail -3
-  step "sweep=lecture_grid, 36 jobs x $EPOCHS epochs, hydra/launcher=packed placement.jobs_per_process=$jobs"
-  start=$(date +%s)
-  timeout ${GRID_TIMEOUT:-400} $PY train.py -m sweep=lecture_grid hydra/launcher=packed \
-    "placement.jobs_per_process=$jobs" "${COMMON[@]}" trainer.max_epochs=$EPOCHS \
-    "hydra.sweep.dir=$RUNS/lecture_grid_packed" >"$OUT/sweep.log" 2>&1
-  echo "sweep rc $?"
-  $PY scripts/report.py "$RUNS/lecture_grid_packed" >/dev/null && echo "report written"
-  echo "command to report: $(($(date +%s) - start)) s"
-  head -40 "$RUNS/lecture_grid_packed/report.md"
-  show "$RUNS"/lecture_grid_packed/*/results.json | grep -v " ok " || true
+  lecture_grid lecture_grid_packed hydra/launcher=packed "placement.jobs_per_process=$jobs"
 fi
 
 if [ "$part" = full ]; then

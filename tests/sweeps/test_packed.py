@@ -91,6 +91,7 @@ def test_packed_jobs_run_together_and_start_as_they_would_alone(tmp_path: Path) 
     assert len({r["run_id"] for r in runs}) == 4
     assert [r["run_id"] for r in runs] == [r["wandb_run_id"] for r in results]
     assert all(r["state"] == "finished" for r in runs)
+    assert all(r["summary"]["status"] == "ok" for r in runs)  # each job finished its own run
     assert {r["name"] for r in runs} == {
         f"head={h},seed={s}" for h, s in itertools.product(["flatten", "global"], [0, 1])
     }
