@@ -2,7 +2,10 @@
 keeping what it has alone: its seed's weights and batches, folder, log, W&B run and failure."""
 
 import itertools
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +162,43 @@ def test_why_not_packed_names_each_fix() -> None:
     assert "hydra.job.chdir=true changes the one working directory" in why_not_packed(chdir)
     assert "trainer.num_nodes=2" in why_not_packed(job(num_nodes=2))
     assert "a packed job trains on one device" in why_not_packed(job(strategy="ddp"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_every_packed_job_and_each_records_it(
+    tmp_path: Path, spawn, sig: int
+) -> None:
+
+    out = tmp_path / "sweep"
+    proc = spawn(
+        [
+            sys.executable,
+            "train.py",
+            "-m",
+            "hydra/launcher=packed",
+            "seed=0,1",
+            *FAST,
+            *QUIET,
+            "data.n_train=2000",
+            "trainer.max_epochs=100",
+            f"hydra.sweep.dir={out}",
+            f"data.cache_dir={tmp_path}/cache",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lasts = [out / f"{i}/checkpoints/last.ckpt" for i in (0, 1)]
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not all(p.exists() for p in lasts):
+        time.sleep(0.05)
+    assert all(p.exists() for p in lasts), "both jobs should be training"
+    proc.send_signal(sig)  # only the launcher's (main) thread hears it
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupted: each running job saved checkpoints/interrupted.ckpt" in err
+    for i in (0, 1):
+        r = read_results(out / str(i))
+        assert r["status"] == "interrupted" and r["epochs"] < 100, r
+        assert (out / f"{i}/checkpoints/interrupted.ckpt").is_file()
+        assert wandb_summary(out / str(i))["summary"]["status"] == "interrupted"

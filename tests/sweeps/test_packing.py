@@ -10,7 +10,7 @@ import torch
 from conftest import FAST, make_cfg
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from poolbench.sweeps.packing import GLOBAL_RNG, HoldGlobalRNG
+from poolbench.sweeps.packing import GLOBAL_RNG, HoldGlobalRNG, StopWhenAsked
 
 
 def others_can_take_it() -> bool:
@@ -129,7 +129,10 @@ def test_a_packed_jobs_trainer_holds_the_lock_over_its_sanity_check(tmp_path: Pa
 
     def holders(cfg) -> int:
         trainer = build_trainer(cfg, [], tmp_path)
-        return sum(isinstance(c, HoldGlobalRNG) for c in trainer.callbacks)
+        stoppers = sum(isinstance(c, StopWhenAsked) for c in trainer.callbacks)
+        held = sum(isinstance(c, HoldGlobalRNG) for c in trainer.callbacks)
+        assert stoppers == held  # and each packed job stops when Ctrl-C reaches the launcher
+        return held
 
     assert holders(make_cfg(FAST, tmp_path)) == 0  # a job alone in its process
     cfg = make_cfg([*FAST, "hydra/launcher=packed"], tmp_path)

@@ -15,9 +15,11 @@ up (run_job), copies its own into poolbench's runtime (sweeps/runtime.py), and l
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +78,28 @@ class PackedLauncher(Launcher):
             log.info(
                 f"\t#{cfg.hydra.job.num} : {' '.join(filter_overrides(cfg.hydra.overrides.task))}"
             )
+        # SIGTERM (a cluster's notice) stops the jobs as Ctrl-C does, not the process at once
+        sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="packed-job") as pool:
-            return list(pool.map(self._run, configs))
+            futures = [pool.submit(self._run, cfg) for cfg in configs]
+            try:
+                return [f.result() for f in futures]
+            except KeyboardInterrupt:  # only this thread hears signals: the jobs are told
+                from poolbench.sweeps.packing import STOP
+
+                log.warning("Stopping: each running job stops at its next batch and records it")
+                STOP.set()
+                for f in futures:
+                    f.cancel()  # the jobs not started yet
+                wait(futures)
+            finally:
+                signal.signal(signal.SIGTERM, sigterm)
+        print(
+            "interrupted: each running job saved checkpoints/interrupted.ckpt and says so in its "
+            "results.json; continue one with train.py ckpt_path=<that file> and its overrides",
+            file=sys.stderr,
+        )
+        raise SystemExit(130)
 
     def _run(self, cfg: DictConfig) -> JobReturn:
         """One job in this thread: Hydra's run_job (folder, .hydra/ files, callbacks, the

@@ -23,6 +23,31 @@ from typing import Any
 import lightning as L
 
 GLOBAL_RNG = threading.RLock()  # held to seed, draw initial weights, or save/restore the state
+# Ctrl-C reaches only the main thread (the launcher's): it sets this, and each job stops at its
+# next batch the way a job alone stops on Ctrl-C (interrupted.ckpt, results.json, W&B).
+STOP = threading.Event()
+
+
+class StopRequested(SystemExit):
+    """Raised in a job's step once STOP is set: the job records itself as interrupted. Not a
+    KeyboardInterrupt: Lightning answers that with signal.signal, which only the main thread may
+    call."""
+
+
+def packed_job_callbacks() -> list[L.Callback]:
+    """What a job's Trainer needs to share its process with other jobs."""
+    return [HoldGlobalRNG(), StopWhenAsked()]
+
+
+class StopWhenAsked(L.Callback):
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if STOP.is_set():
+            raise StopRequested(130)
+
+    on_validation_batch_start = on_train_batch_start  # type: ignore[assignment]
+    on_test_batch_start = on_train_batch_start  # type: ignore[assignment]
+
+
 _JOB_LOG: ContextVar[Path | None] = ContextVar("poolbench_job_log", default=None)
 
 

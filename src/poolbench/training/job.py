@@ -67,9 +67,9 @@ def build_trainer(cfg: DictConfig, loggers: list[Any], run_dir: Path) -> Any:
         if node is not None and key not in skip
     ]
     if packed_jobs():
-        from poolbench.sweeps.packing import HoldGlobalRNG
+        from poolbench.sweeps.packing import packed_job_callbacks
 
-        callbacks.append(HoldGlobalRNG())
+        callbacks += packed_job_callbacks()
     precision = cfg.trainer.precision
     if precision == "auto":
         from poolbench.training.devices import auto_precision
