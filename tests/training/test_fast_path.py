@@ -232,7 +232,7 @@ def test_a_failed_capture_goes_on_eagerly(
 
     eager, _ = fit(tmp_path, "eager", [])
 
-    def no_capture(graph: object) -> None:
+    def no_capture(graph: object, **options: object) -> None:
         raise RuntimeError("operation not permitted when stream is capturing")
 
     cuda = fast_path.torch.cuda

@@ -45,7 +45,10 @@ def bound_to_job(hydra_node: Any) -> Iterator[None]:
 
 
 def packed_jobs() -> int | None:
-    """Jobs trained side by side in this process (hydra/launcher=packed), else None."""
+    """Jobs trained side by side in this process (hydra/launcher=packed), else None (also
+    outside Hydra: a Trainer built by the benchmark)."""
+    if not hydra_initialized():
+        return None
     hc = hydra_config()
     if hc.mode != RunMode.MULTIRUN or "Packed" not in str(hc.launcher.get("_target_", "")):
         return None

@@ -111,10 +111,13 @@ def model_checkpoint(trainer: Any) -> Any:
 def wandb_run(loggers: list[Any]) -> Any:
     """The job's W&B run, if it logs to W&B: its id is recorded so later steps (embed.py,
     resume) can add to the same run, and the job finishes this run, not another job's."""
+    from lightning.pytorch.utilities import rank_zero_only
+
     from poolbench.training.loggers import wandb_logger
 
     wb = wandb_logger(loggers)
-    return wb.experiment if wb is not None else None
+    # Under DDP only rank zero has the run; the others' experiment is Lightning's stand-in.
+    return wb.experiment if wb is not None and rank_zero_only.rank == 0 else None
 
 
 def _timer(trainer: Any) -> Any:
