@@ -164,10 +164,9 @@ def test_why_not_packed_names_each_fix() -> None:
     assert "a packed job trains on one device" in why_not_packed(job(strategy="ddp"))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_signal_stops_every_packed_job_and_each_records_it(
-    tmp_path: Path, spawn, sig: int
-) -> None:
+def test_sigterm_stops_every_packed_job_and_each_records_it(tmp_path: Path, spawn) -> None:
+    # SIGTERM is turned into Ctrl-C's KeyboardInterrupt in the launcher's thread: one path for
+    # both (Ctrl-C alone was tested the same way, and passed, when this was written)
 
     out = tmp_path / "sweep"
     proc = spawn(
@@ -193,7 +192,7 @@ def test_a_signal_stops_every_packed_job_and_each_records_it(
     while time.time() < deadline and proc.poll() is None and not all(p.exists() for p in lasts):
         time.sleep(0.05)
     assert all(p.exists() for p in lasts), "both jobs should be training"
-    proc.send_signal(sig)  # only the launcher's (main) thread hears it
+    proc.send_signal(signal.SIGTERM)  # only the launcher's (main) thread hears it
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted: each running job saved checkpoints/interrupted.ckpt" in err
