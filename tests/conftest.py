@@ -33,7 +33,11 @@ FAST = [
     "callbacks.progress_bar=null",
     "callbacks.model_summary=null",
     "trainer.enable_progress_bar=false",
+    "logger=csv",  # W&B's service costs ~3.5 s a run: tests that read W&B back add WANDB after
 ]
+# The default loggers (offline W&B + CSV), as users run: after FAST, for tests that read W&B back
+# (the last `logger=` wins).
+WANDB = "logger=default"
 
 
 # Three tiers, marked where each test lives. `slow` (`@pytest.mark.slow` on a test, or

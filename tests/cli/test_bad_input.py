@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, ROOT, make_folder, read_results, run_cli, wandb_summary, write_image
+from conftest import (
+    FAST,
+    ROOT,
+    WANDB,
+    make_folder,
+    read_results,
+    run_cli,
+    wandb_summary,
+    write_image,
+)
 
 SLOW = pytest.mark.slow  # more of the same, for `make test` only (test-fast keeps one of each)
 
@@ -402,6 +411,7 @@ def test_divergence_stops_at_the_first_non_finite_loss(tmp_path: Path) -> None:
         [
             "train.py",
             *FAST,
+            WANDB,
             "trainer.max_epochs=20",
             "optimizer.lr=1e4",
             f"hydra.run.dir={tmp_path}/run",

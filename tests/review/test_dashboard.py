@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FAST, read_results, run_cli, wandb_summary
+from conftest import FAST, WANDB, read_results, run_cli, wandb_summary
 from helpers import wandb_group
 
 from poolbench.review.report import report
@@ -25,6 +25,7 @@ def sweep(tmp_path: Path, *overrides: str) -> Path:
             "train.py",
             "-m",
             *FAST,
+            WANDB,  # the dashboard reads the sweep's W&B runs
             "trainer.max_epochs=1",
             *overrides,
             f"hydra.sweep.dir={tmp_path}/sweep",

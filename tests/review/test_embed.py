@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, make_cfg, read_results
+from conftest import FAST, WANDB, make_cfg, read_results
 from helpers import picture_stats
 
 from poolbench.training.job import train
@@ -17,7 +17,9 @@ from poolbench.training.job import train
 @pytest.fixture(scope="module")
 def trained_global(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
-    cfg = make_cfg([*FAST, "trainer.max_epochs=3"], out, cache=tmp_path_factory.mktemp("cache"))
+    cfg = make_cfg(
+        [*FAST, WANDB, "trainer.max_epochs=3"], out, cache=tmp_path_factory.mktemp("cache")
+    )
     train(cfg)
     return out
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, make_cfg, read_results, run_cli, run_command, wandb_summary
+from conftest import FAST, WANDB, make_cfg, read_results, run_cli, run_command, wandb_summary
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -22,7 +22,9 @@ def only_dirs(path: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ddp")
-    out = run_cli(["train.py", *DDP, f"paths.root_dir={root}", f"data.cache_dir={root}/cache"])
+    out = run_cli(
+        ["train.py", *DDP, WANDB, f"paths.root_dir={root}", f"data.cache_dir={root}/cache"]
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return root
 
@@ -196,6 +198,7 @@ def test_ddp_multirun_one_folder_and_run_per_job(tmp_path: Path) -> None:
             "-m",
             "head=flatten,global",
             *DDP,
+            WANDB,
             f"paths.root_dir={tmp_path}",
             f"hydra.sweep.dir={tmp_path}/sweep",
             f"data.cache_dir={tmp_path}/cache",
@@ -220,6 +223,7 @@ def test_torchrun_launch(tmp_path: Path) -> None:
             "--nproc_per_node=2",
             "train.py",
             *DDP,
+            WANDB,
             f"paths.root_dir={tmp_path}",
             f"data.cache_dir={tmp_path}/cache",
         ]

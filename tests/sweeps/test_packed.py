@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import FAST, ROOT, read_results, run_cli, wandb_summary
+from conftest import FAST, ROOT, WANDB, read_results, run_cli, wandb_summary
 from helpers import wandb_group
 
 from poolbench.review.report import report
@@ -29,6 +29,7 @@ def sweep(out: Path, *overrides: str) -> subprocess.CompletedProcess:
             "train.py",
             "-m",
             *FAST,
+            WANDB,  # each job's own W&B run is part of what packing must keep
             "trainer.max_epochs=1",
             *QUIET,
             *overrides,
@@ -177,6 +178,7 @@ def test_sigterm_stops_every_packed_job_and_each_records_it(tmp_path: Path, spaw
             "hydra/launcher=packed",
             "seed=0,1",
             *FAST,
+            WANDB,
             *QUIET,
             "data.n_train=2000",
             "trainer.max_epochs=100",

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST, ROOT, kill_group, read_results, run_command, wandb_summary
+from conftest import FAST, ROOT, WANDB, kill_group, read_results, run_command, wandb_summary
 from helpers import wandb_group
 
-JOBS = [*FAST, "trainer.max_epochs=1", "trainer.accelerator=cpu", "seed=0,1,2,3"]
+JOBS = [*FAST, WANDB, "trainer.max_epochs=1", "trainer.accelerator=cpu", "seed=0,1,2,3"]
 # A local Ray on this CPU machine that believes it has two GPUs: Ray then sets
 # CUDA_VISIBLE_DEVICES per job exactly as on a GPU machine.
 RAY = [
@@ -136,7 +136,14 @@ def test_joblib_gpus_binds_each_worker_to_one_gpu(tmp_path: Path) -> None:
 
 @pytest.mark.ci
 def test_a_killed_ray_job_fails_alone(tmp_path: Path) -> None:
-    overrides = [*FAST, "trainer.max_epochs=3", "trainer.accelerator=cpu", "seed=0,1,2", *RAY]
+    overrides = [
+        *FAST,
+        WANDB,
+        "trainer.max_epochs=3",
+        "trainer.accelerator=cpu",
+        "seed=0,1,2",
+        *RAY,
+    ]
     proc = start(tmp_path, *overrides)
     try:
         log = tmp_path / "sweep" / "1" / "train.log"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FAST, ROOT, make_cfg, read_results, run_cli, wandb_summary
+from conftest import FAST, ROOT, WANDB, make_cfg, read_results, run_cli, wandb_summary
 from helpers import wandb_group
 
 from poolbench.review.plots import plot_curves, plot_scatter
@@ -116,7 +116,7 @@ def sweep(tmp_path: Path, *overrides: str, epochs: int = 1) -> subprocess.Comple
 
 @pytest.mark.ci
 def test_two_heads_by_two_pools(tmp_path: Path) -> None:
-    out = sweep(tmp_path, "head=flatten,global", "pool=max,avg")
+    out = sweep(tmp_path, "head=flatten,global", "pool=max,avg", WANDB)
     assert out.returncode == 0, out.stderr[-3000:]
     jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
     assert [p.name for p in jobs] == ["0", "1", "2", "3"]
@@ -170,7 +170,9 @@ def test_two_heads_by_two_pools(tmp_path: Path) -> None:
 
 @pytest.mark.ci
 def test_failing_job_leaves_the_others_complete(tmp_path: Path) -> None:
-    out = sweep(tmp_path, "optimizer.lr=0.002,1e12,0.003", epochs=4)  # the middle one diverges
+    out = sweep(
+        tmp_path, "optimizer.lr=0.002,1e12,0.003", WANDB, epochs=4
+    )  # the middle one diverges
     assert out.returncode != 0  # Hydra reports the failure once every job has run
     first, bad, last = (read_results(tmp_path / f"sweep/{i}") for i in range(3))
     assert bad["status"] == "failed" and "NonFiniteLossError" in bad["error"]

@@ -37,7 +37,6 @@ def last_lr(ckpt: dict) -> float:
 
 
 DIGITS_ARGS = ["data=digits", "trainer.max_epochs=3"]
-DIGITS_ARGS = ["data=digits", "trainer.max_epochs=3"]
 DIGITS_STEPS = 21  # 1,797 digits, 360 for test, 10% of the rest for val: 1,293 in batches of 64
 
 
@@ -76,72 +75,6 @@ def test_make_train_on_digits_offline_with_the_progress_bar(digits_run: tuple[Pa
 # ---------------------------------------------------------------------------------------------
 # Every head and pool trains; with them, the other optimizer, schedules, loggers, data options.
 
-CASES: dict[str, tuple[list[str], int]] = {
-    # name: (overrides, the README table's parameter count)
-    "nin-stride": (
-        ["head=nin", "pool=stride", "optimizer=sgd", "scheduler=onecycle", "logger=tensorboard"],
-        19_546,
-    ),
-    "hypercolumn-lp": (
-        [
-            "head=hypercolumn",
-            "pool=lp",
-            "scheduler=none",
-            "logger=wandb",
-            "logger.wandb.offline=true",  # credentials below, but no network in tests
-            "data.channels_last=false",
-            "seed=null",
-        ],
-        36_702,
-    ),
-    "avg-none": (["head=avg", "pool=none", "logger=none", "data.store_on_device=false"], 29_022),
-    "max-stride": (["head=max", "pool=stride", "logger=csv", "model.compile=true"], 34_190),
-}
-CASES: dict[str, tuple[list[str], int]] = {
-    # name: (overrides, the README table's parameter count)
-    "nin-stride": (
-        ["head=nin", "pool=stride", "optimizer=sgd", "scheduler=onecycle", "logger=tensorboard"],
-        19_546,
-    ),
-    "hypercolumn-lp": (
-        [
-            "head=hypercolumn",
-            "pool=lp",
-            "scheduler=none",
-            "logger=wandb",
-            "logger.wandb.offline=true",  # credentials below, but no network in tests
-            "data.channels_last=false",
-            "seed=null",
-        ],
-        36_702,
-    ),
-    "avg-none": (["head=avg", "pool=none", "logger=none", "data.store_on_device=false"], 29_022),
-    "max-stride": (["head=max", "pool=stride", "logger=csv", "model.compile=true"], 34_190),
-}
-EPOCHS = 3
-CASES: dict[str, tuple[list[str], int]] = {
-    # name: (overrides, the README table's parameter count)
-    "nin-stride": (
-        ["head=nin", "pool=stride", "optimizer=sgd", "scheduler=onecycle", "logger=tensorboard"],
-        19_546,
-    ),
-    "hypercolumn-lp": (
-        [
-            "head=hypercolumn",
-            "pool=lp",
-            "scheduler=none",
-            "logger=wandb",
-            "logger.wandb.offline=true",  # credentials below, but no network in tests
-            "data.channels_last=false",
-            "seed=null",
-        ],
-        36_702,
-    ),
-    "avg-none": (["head=avg", "pool=none", "logger=none", "data.store_on_device=false"], 29_022),
-    "max-stride": (["head=max", "pool=stride", "logger=csv", "model.compile=true"], 34_190),
-}
-EPOCHS = 3
-N_TRAIN = 1200  # 120 for val, 1,080 in batches of 128: 9 steps an epoch
 CASES: dict[str, tuple[list[str], int]] = {
     # name: (overrides, the README table's parameter count)
     "nin-stride": (
@@ -307,7 +240,7 @@ def test_model_compile_checkpoint_evaluates_uncompiled(
     state = load_ckpt(Path(r["best_checkpoint"]))["state_dict"]
     assert "net.blocks.0.conv.weight" in state and not any("_orig_mod" in k for k in state)
     cfg = make_cfg(
-        [*FAST, f"data.n_train={N_TRAIN}", f"ckpt_path={r['best_checkpoint']}", "logger=csv"],
+        [*FAST, f"data.n_train={N_TRAIN}", f"ckpt_path={r['best_checkpoint']}"],
         tmp_path,
         config="eval",
         cache=cache_dir,
@@ -340,7 +273,6 @@ def test_resume_true_and_ckpt_path_continue_the_run(digits_run: tuple[Path, str]
             *FAST[3:],
             *DIGITS_ARGS,
             "trainer.max_epochs=4",
-            "logger=csv",
             f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}",
         ],
         tmp / "by_path",

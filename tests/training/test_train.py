@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, make_cfg, read_results, run_cli, wandb_summary
+from conftest import FAST, WANDB, make_cfg, read_results, run_cli, wandb_summary
 from helpers import picture_stats
 
 from poolbench.training.devices import cpu_has_native_bf16
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
     cache = tmp_path_factory.mktemp("cache")
-    cfg = make_cfg([*FAST, "trainer.max_epochs=3"], out, cache=cache)
+    cfg = make_cfg([*FAST, WANDB, "trainer.max_epochs=3"], out, cache=cache)
     best = train(cfg)
     assert best is not None and best > 0.3
     return out
@@ -106,7 +106,7 @@ def test_eval_reproduces_test_accuracy(trained: Path, tmp_path: Path) -> None:
     from poolbench.cli.eval import evaluate
 
     r = read_results(trained)
-    overrides = [*FAST, f"ckpt_path={r['best_checkpoint']}", "logger=csv"]
+    overrides = [*FAST, f"ckpt_path={r['best_checkpoint']}"]
     cfg = make_cfg(overrides, tmp_path, config="eval", cache=tmp_path / "cache")
     metrics = evaluate(cfg)
     assert metrics["test/acc"] == pytest.approx(r["metrics"]["test/acc"], abs=1e-6)
@@ -151,6 +151,7 @@ def test_cli_flatten_net(tmp_path: Path) -> None:
             "head=flatten",
             "pool=max",
             *FAST,
+            WANDB,
             "trainer.max_epochs=1",
             f"hydra.run.dir={tmp_path}/run",
             f"data.cache_dir={tmp_path}/cache",
@@ -188,7 +189,6 @@ def test_torchvision_reference_loader_trains(tmp_path: Path) -> None:
             "data.loader=torchvision",
             "data.augment=true",
             "data.n_train=2000",  # flipped gratings look like other classes: 600 was too few
-            "logger=csv",
             "trainer.max_epochs=3",
         ],
         tmp_path,
@@ -202,7 +202,7 @@ def test_the_test_metrics_come_from_the_best_checkpoint_not_the_last(
     tmp_path: Path, cache_dir: Path
 ) -> None:
     wreck = "+callbacks.wreck._target_=helpers.WreckLastEpoch"
-    cfg = make_cfg([*FAST, "trainer.max_epochs=3", "logger=csv", wreck], tmp_path, cache=cache_dir)
+    cfg = make_cfg([*FAST, "trainer.max_epochs=3", wreck], tmp_path, cache=cache_dir)
     train(cfg)
     r = read_results(tmp_path)
     with (tmp_path / "csv" / "metrics.csv").open() as f:
