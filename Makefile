@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 ARGS ?=
 STAMP := $(VENV)/.installed
 
+# Test files run side by side, one per core (pytest-xdist), each whole in one worker so that a
+# file's fixtures are made once; XDIST= runs them one after another.
+XDIST ?= -n auto --maxprocesses=4 --dist loadfile
+
 .PHONY: install train eval test test-all test-fast lint format report benchmark clean
 
 $(STAMP): pyproject.toml
@@ -22,13 +26,13 @@ eval: $(STAMP)  ## make eval ARGS="ckpt_path=outputs/train/<run>/checkpoints/las
 	$(PY) eval.py $(ARGS)
 
 test: $(STAMP)  ## everything but the heaviest end-to-end runs (marked ci): under 10 minutes
-	$(PY) -m pytest -q -m "not ci" $(ARGS)
+	$(PY) -m pytest -q -m "not ci" $(XDIST) $(ARGS)
 
 test-all: $(STAMP)  ## the whole suite, ci-marked runs included: what CI runs
-	$(PY) -m pytest -q --durations=25 $(ARGS)  # the slowest 25: where suite time goes
+	$(PY) -m pytest -q --durations=25 $(XDIST) $(ARGS)  # the slowest 25: where suite time goes
 
 test-fast: $(STAMP)  ## the developer's loop: everything but the tests marked slow (under a minute)
-	$(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(PY) -m pytest -q -m "not slow" $(XDIST) $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

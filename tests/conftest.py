@@ -20,6 +20,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from PIL import Image
 
+# Tests run side by side (make test: pytest-xdist, a worker per core). One torch thread per worker
+# and per command it starts: two workers of two threads each on two cores spin-wait on each other.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
 SHARED_CIFAR = Path(os.environ.get("POOLBENCH_CIFAR_JPG", ROOT.parent / "shared/data/cifar10-jpg"))
