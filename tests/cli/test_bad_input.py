@@ -322,7 +322,7 @@ def test_cifar10_offline_names_three_ways_forward(tmp_path: Path) -> None:
         assert hint in line
 
 
-@pytest.mark.slow
+@pytest.mark.ci
 def test_eval_bad_checkpoints(tmp_path: Path) -> None:
     assert "does not exist" in fails(tmp_path, f"ckpt_path={tmp_path}/none.ckpt", script="eval.py")
     junk = tmp_path / "junk.ckpt"
@@ -351,7 +351,7 @@ def test_the_default_run_folder_leaves_nothing_behind(
     assert list(cwd.iterdir()) == []
 
 
-@pytest.mark.slow
+@pytest.mark.ci
 def test_eval_takes_the_runs_data_and_names_what_disagrees(tmp_path: Path) -> None:
     out = run_cli(
         [

@@ -14,7 +14,7 @@ from poolbench.review.figures.cli import FIGURES
 SHIPPED = ["pyproject.toml", "README.md", "src", "conf"]
 
 
-@pytest.mark.slow
+@pytest.mark.ci
 def test_a_non_editable_install_trains_from_any_folder(tmp_path: Path) -> None:
     # A copy of what git tracks, so the build leaves nothing in the checkout; the venv's
     # setuptools builds it, and --no-deps reuses the venv's torch (no download).

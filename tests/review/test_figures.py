@@ -325,7 +325,7 @@ def test_run_review_is_the_runs_best_checkpoint_on_its_test_set(swept: Path) -> 
     close(fig)
 
 
-@pytest.mark.slow
+@pytest.mark.ci
 def test_the_command_writes_six_16_by_9_pictures(swept: Path, tmp_path: Path) -> None:
     out = run_cli(["-m", "poolbench.review.figures.cli", str(tmp_path / "figs"), str(swept)])
     assert out.returncode == 0, out.stderr[-3000:]

@@ -49,6 +49,7 @@ def jobs_of(sweep_dir: Path) -> list[Path]:
     return sorted(p for p in sweep_dir.iterdir() if p.is_dir())
 
 
+@pytest.mark.ci
 def test_packed_jobs_run_together_and_start_as_they_would_alone(tmp_path: Path) -> None:
     grid = ["head=flatten,global", "seed=0,1", PROBE]
     packed = sweep(tmp_path / "packed", "hydra/launcher=packed", *grid)
